@@ -1,0 +1,72 @@
+// Backend: memory and the op table the models are written against. The CPU backend (cpu/) is the
+// fp32 reference every accelerator kernel is tested against; a CUDA backend (cuda/) implements the
+// same table. Ops take views of tensors allocated by the same backend; shapes are in the comments.
+//
+// Attention works on a paged KV cache: each layer's cache is [num_blocks, block_size, num_kv_heads,
+// head_dim] for K and for V; a sequence's tokens live in the blocks its block table lists, and
+// slot_mapping[i] = block * block_size + offset says where token i of this step is written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace strata {
+
+// Per-step attention metadata (int32 unless noted), all on the backend's memory.
+struct AttentionMetadata {
+  TensorView query_start_loc;  // [num_seqs + 1] prefix sums of this step's tokens per sequence
+  TensorView seq_lens;         // [num_seqs] tokens in the cache after this step (context + new)
+  TensorView block_tables;     // [num_seqs, max_blocks_per_seq]
+  TensorView slot_mapping;     // int64 [num_tokens]
+  int32_t num_seqs = 0;
+  int32_t max_query_len = 0;
+  int32_t max_seq_len = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Zero-initialised memory of this backend.
+  virtual Tensor alloc(DType dtype, Shape shape) = 0;
+  // Host <-> backend copies of whole tensors (same dtype and size).
+  virtual void copy_from_host(const void* src, const TensorView& dst) = 0;
+  virtual void copy_to_host(const TensorView& src, void* dst) = 0;
+
+  // out[i] = table[ids[i] - vocab_start] if ids[i] is in this rank's vocab slice, else zeros.
+  // ids int32 [n]; table [vocab_local, hidden]; out [n, hidden].
+  virtual void embedding(const TensorView& ids, const TensorView& table, int64_t vocab_start,
+                         const TensorView& out) = 0;
+  // y = x · wᵀ (+ bias). x [n, in]; w [out, in]; bias [out] or empty; y [n, out].
+  virtual void linear(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y) = 0;
+  // out = x / rms(x) * w, per row. x, out [n, hidden]; w [hidden].
+  virtual void rms_norm(const TensorView& x, const TensorView& w, float eps, const TensorView& out) = 0;
+  // residual += x; out = rms_norm(residual). Fused residual add + norm.
+  virtual void add_rms_norm(const TensorView& residual, const TensorView& x, const TensorView& w, float eps,
+                            const TensorView& out) = 0;
+  // Rotates q [n, heads, head_dim] and k [n, kv_heads, head_dim] in place (NeoX halves), with
+  // cos_sin [max_positions, head_dim] (cos in the first half, sin in the second) at positions int32 [n].
+  virtual void rope(const TensorView& q, const TensorView& k, const TensorView& positions,
+                    const TensorView& cos_sin) = 0;
+  // out = silu(x[:, :d]) * x[:, d:]. x [n, 2d]; out [n, d].
+  virtual void silu_mul(const TensorView& x, const TensorView& out) = 0;
+  // Writes k, v [n, kv_heads, head_dim] into the caches at slot_mapping.
+  virtual void write_kv(const TensorView& k, const TensorView& v, const TensorView& k_cache,
+                        const TensorView& v_cache, const TensorView& slot_mapping) = 0;
+  // Causal attention of this step's queries over each sequence's cached keys/values (GQA).
+  // q, out [n, heads, head_dim].
+  virtual void paged_attention(const TensorView& q, const TensorView& k_cache, const TensorView& v_cache,
+                               const AttentionMetadata& meta, float scale, const TensorView& out) = 0;
+  // out[i] = x[rows[i]]. x [n, d]; rows int32 [m]; out [m, d].
+  virtual void gather_rows(const TensorView& x, const TensorView& rows, const TensorView& out) = 0;
+  // a += b, elementwise (same shape).
+  virtual void add_inplace(const TensorView& a, const TensorView& b) = 0;
+};
+
+std::unique_ptr<Backend> create_cpu_backend();
+
+}  // namespace strata

@@ -1,0 +1,31 @@
+// strata: an LLM inference engine with an OpenAI-compatible server.
+//   strata generate [--model DIR] --prompt TEXT ...   offline generation
+//   strata tokenize --model DIR TEXT                  print token ids
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/logging.h"
+
+int main(int argc, char** argv) {
+  strata::init_logging("info");
+  CLI::App app{"strata: LLM inference engine (OpenAI-compatible, vLLM-compatible flags)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "strata 0.1.0");
+  auto generate = strata::cli::add_generate_command(app);
+  auto tokenize = strata::cli::add_tokenize_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "strata: error: %s (see strata --help)\n", e.what());
+    return 2;
+  }
+  if (app.got_subcommand("generate")) return generate();
+  if (app.got_subcommand("tokenize")) return tokenize();
+  return 2;
+}

@@ -1,0 +1,58 @@
+// Llama-family decoder (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM) for one
+// tensor-parallel rank: vocab-parallel embedding and LM head, column-parallel q/k/v and gate/up,
+// row-parallel o and down projections followed by an all-reduce, KV heads split across ranks.
+//
+// Per layer: x = norm(residual) → q, k, v → rope → write K/V into the paged cache → attention over
+// the cache → o_proj (+all-reduce) → residual add + norm → gate/up → silu·mul → down (+all-reduce).
+#pragma once
+
+#include <vector>
+
+#include "model/model.h"
+
+namespace strata {
+
+class LlamaModel final : public Model {
+ public:
+  static Result<std::unique_ptr<Model>> create(const ModelConfig& config, const WeightLoader& weights,
+                                               Backend& backend, Communicator& tp, const ModelOptions& options);
+
+  const ModelConfig& config() const override { return config_; }
+  int64_t kv_bytes_per_block(int block_size) const override;
+  KvCache allocate_kv_cache(int64_t num_blocks, int block_size) override;
+  Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
+
+ private:
+  struct Layer {
+    Tensor input_norm;          // [hidden]
+    Tensor q, k, v;             // [heads_local * head_dim, hidden], [kv_local * head_dim, hidden] x2
+    Tensor q_bias, k_bias, v_bias;
+    Tensor o;                   // [hidden, heads_local * head_dim]
+    Tensor o_bias;              // [hidden] (rank 0 only adds it before the all-reduce)
+    Tensor post_norm;           // [hidden]
+    Tensor gate_up;             // [2 * intermediate_local, hidden]: gate rows then up rows
+    Tensor gate_up_bias;
+    Tensor down;                // [hidden, intermediate_local]
+    Tensor down_bias;
+  };
+
+  LlamaModel(const ModelConfig& c, Backend& b, Communicator& tp) : config_(c), backend_(b), tp_(tp) {}
+  Status load(const WeightLoader& w, const ModelOptions& options);
+  Tensor upload(Tensor host);
+  void attention_block(const Layer& l, const TensorView& x, const ForwardBatch& batch, const Tensor& k_cache,
+                       const Tensor& v_cache, const TensorView& out);
+  void mlp_block(const Layer& l, const TensorView& x, const TensorView& out);
+  Tensor logits(const TensorView& hidden_rows);
+
+  ModelConfig config_;
+  Backend& backend_;
+  Communicator& tp_;
+  int64_t heads_local_ = 0, kv_heads_local_ = 0, inter_local_ = 0, vocab_local_ = 0;
+  Tensor embed_;    // [vocab_local, hidden]
+  Tensor lm_head_;  // [vocab_local, hidden] (shares embed_ when tied)
+  Tensor final_norm_;
+  Tensor cos_sin_;  // [max_model_len, head_dim]
+  std::vector<Layer> layers_;
+};
+
+}  // namespace strata

@@ -1,0 +1,77 @@
+#include "runtime/model_loader.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/logging.h"
+
+namespace strata {
+namespace fs = std::filesystem;
+
+ModelConfig builtin_model_config() {
+  ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.model_type = "llama";
+  c.vocab_size = 512;  // 256 bytes + <s> + </s>, padded
+  c.hidden_size = 256;
+  c.intermediate_size = 768;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 8;
+  c.num_key_value_heads = 4;
+  c.head_dim = 32;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 10000.0;
+  c.max_position_embeddings = 2048;
+  c.tie_word_embeddings = false;
+  c.dtype = DType::kF32;
+  c.bos_token_id = 256;
+  c.eos_token_ids = {257};
+  return c;
+}
+
+Result<LoadedModel> load_model(const LoadOptions& o) {
+  LoadedModel m;
+  if (o.device != "auto" && o.device != "cpu")
+    return make_error("--device {}: this build has only the CPU backend (use --device cpu or auto)", o.device);
+  if (o.load_format != "auto" && o.load_format != "safetensors" && o.load_format != "dummy")
+    return make_error("--load-format {}: expected auto, safetensors or dummy", o.load_format);
+  std::unique_ptr<WeightLoader> weights;
+  if (o.model.empty()) {
+    m.builtin = true;
+    m.name = kBuiltinModelName;
+    m.config = builtin_model_config();
+    m.tokenizer = Tokenizer::byte_level();
+    weights = std::make_unique<WeightLoader>(WeightLoader::dummy(o.seed));
+    LOG_WARN("no --model given: using the built-in {} model with RANDOM weights; its output is random bytes",
+             kBuiltinModelName);
+  } else {
+    m.name = o.model;
+    STRATA_TRY(m.config, load_model_config(o.model));
+    std::string tok_dir = o.tokenizer.empty() ? o.model : o.tokenizer;
+    STRATA_TRY(m.tokenizer, Tokenizer::from_dir(tok_dir));
+    if (o.load_format == "dummy") {
+      weights = std::make_unique<WeightLoader>(WeightLoader::dummy(o.seed));
+    } else {
+      STRATA_TRY(WeightStore store, WeightStore::open_dir(o.model));
+      weights = std::make_unique<WeightLoader>(WeightLoader::from_checkpoint(std::move(store)));
+    }
+  }
+  int64_t limit = m.config.max_position_embeddings;
+  if (m.config.sliding_window && *m.config.sliding_window < limit) {
+    LOG_WARN("sliding-window attention is not implemented: max_model_len capped at the window ({})",
+             *m.config.sliding_window);
+    limit = *m.config.sliding_window;
+  }
+  m.max_model_len = o.max_model_len > 0 ? o.max_model_len : limit;
+  if (m.max_model_len > limit)
+    return make_error("--max-model-len {} exceeds the model's limit {} (max_position_embeddings{})",
+                      m.max_model_len, limit, m.config.sliding_window ? " / sliding_window" : "");
+  m.backend = create_cpu_backend();
+  m.tp = create_single_rank_communicator();
+  ModelOptions mo;
+  mo.max_model_len = m.max_model_len;
+  STRATA_TRY(m.model, create_model(m.config, *weights, *m.backend, *m.tp, mo));
+  return m;
+}
+
+}  // namespace strata
