@@ -1,0 +1,114 @@
+#include "engine/scheduler.h"
+
+#include <algorithm>
+
+#include "core/status.h"
+
+namespace strata {
+
+namespace {
+bool runs_before(const Request* a, const Request* b) {
+  return a->priority != b->priority ? a->priority < b->priority : a->arrival < b->arrival;
+}
+}  // namespace
+
+void Scheduler::insert_waiting(Request* r, bool front) {
+  r->status = RequestStatus::kWaiting;
+  if (config_.priority_policy) {
+    auto it = std::upper_bound(waiting_.begin(), waiting_.end(), r, runs_before);
+    waiting_.insert(it, r);
+  } else if (front) {
+    waiting_.push_front(r);
+  } else {
+    waiting_.push_back(r);
+  }
+}
+
+void Scheduler::add(Request* r) { insert_waiting(r, false); }
+
+Request* Scheduler::pick_victim() const {
+  STRATA_CHECK(!running_.empty(), "nothing to preempt");
+  if (!config_.priority_policy) return running_.back();  // the newest
+  return *std::max_element(running_.begin(), running_.end(), runs_before);
+}
+
+void Scheduler::preempt(Request* r, StepPlan& plan) {
+  kv_.free(r->key);
+  r->num_computed = 0;
+  ++r->num_preemptions;
+  ++num_preemptions_;
+  plan.preempted.push_back(r);
+  insert_waiting(r, true);
+}
+
+StepPlan Scheduler::schedule() {
+  StepPlan plan;
+  int64_t budget = config_.max_num_batched_tokens;
+  bool preempted_any = false;
+  size_t i = 0;
+  while (i < running_.size() && budget > 0) {
+    Request* r = running_[i];
+    const int64_t num_new = std::min(r->num_tokens() - r->num_computed, budget);
+    if (num_new <= 0) {
+      ++i;
+      continue;
+    }
+    bool scheduled = false;
+    while (true) {
+      if (kv_.allocate_slots(r->key, r->tokens, r->num_computed, num_new, nullptr, r->cache_salt)) {
+        scheduled = true;
+        break;
+      }
+      Request* victim = pick_victim();
+      const size_t at = static_cast<size_t>(std::find(running_.begin(), running_.end(), victim) - running_.begin());
+      running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(at));
+      if (at < i) {  // already scheduled this step (priority policy): take its chunk back
+        --i;
+        auto c = std::find_if(plan.chunks.begin(), plan.chunks.end(),
+                              [&](const ScheduledChunk& x) { return x.request == victim; });
+        budget += c->num_tokens;
+        plan.num_tokens -= c->num_tokens;
+        plan.chunks.erase(c);
+      }
+      preempt(victim, plan);
+      preempted_any = true;
+      if (victim == r) break;
+    }
+    if (!scheduled) continue;  // r itself was preempted; running_[i] is now the next request
+    plan.chunks.push_back({r, r->num_computed, num_new});
+    plan.num_tokens += num_new;
+    budget -= num_new;
+    ++i;
+  }
+  // New work only when nothing had to be preempted this step.
+  while (!preempted_any && !waiting_.empty() && budget > 0 &&
+         static_cast<int32_t>(running_.size()) < config_.max_num_seqs) {
+    Request* r = waiting_.front();
+    PrefixHit hit = kv_.get_computed_blocks(r->key, r->tokens, r->cache_salt);
+    int64_t num_new = r->num_tokens() - hit.num_tokens;
+    if (!config_.enable_chunked_prefill && num_new > budget) break;
+    num_new = std::min(num_new, budget);
+    if (!kv_.allocate_slots(r->key, r->tokens, hit.num_tokens, num_new, &hit, r->cache_salt)) break;
+    waiting_.pop_front();
+    r->status = RequestStatus::kRunning;
+    r->num_computed = hit.num_tokens;
+    running_.push_back(r);
+    plan.chunks.push_back({r, r->num_computed, num_new});
+    plan.num_tokens += num_new;
+    budget -= num_new;
+  }
+  return plan;
+}
+
+void Scheduler::on_step_done(const StepPlan& plan) {
+  for (const ScheduledChunk& c : plan.chunks) c.request->num_computed = c.start + c.num_tokens;
+}
+
+void Scheduler::remove(Request* r) {
+  if (auto it = std::find(running_.begin(), running_.end(), r); it != running_.end()) running_.erase(it);
+  if (auto it = std::find(waiting_.begin(), waiting_.end(), r); it != waiting_.end()) waiting_.erase(it);
+  kv_.free(r->key);
+  r->status = RequestStatus::kFinished;
+}
+
+}  // namespace strata
