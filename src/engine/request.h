@@ -25,6 +25,7 @@ struct Request {
   int priority = 0;             // lower runs first under the priority policy
   uint64_t arrival = 0;         // submission order
   std::string cache_salt;       // extra prefix-cache key
+  bool skip_prefix_cache = false;  // prompt_logprobs need every prompt position computed
   RequestStatus status = RequestStatus::kWaiting;
   int64_t num_computed = 0;     // tokens whose KV is in the cache
   int64_t num_preemptions = 0;

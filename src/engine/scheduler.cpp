@@ -84,7 +84,8 @@ StepPlan Scheduler::schedule() {
   while (!preempted_any && !waiting_.empty() && budget > 0 &&
          static_cast<int32_t>(running_.size()) < config_.max_num_seqs) {
     Request* r = waiting_.front();
-    PrefixHit hit = kv_.get_computed_blocks(r->key, r->tokens, r->cache_salt);
+    PrefixHit hit;
+    if (!r->skip_prefix_cache) hit = kv_.get_computed_blocks(r->key, r->tokens, r->cache_salt);
     int64_t num_new = r->num_tokens() - hit.num_tokens;
     if (!config_.enable_chunked_prefill && num_new > budget) break;
     num_new = std::min(num_new, budget);

@@ -42,9 +42,10 @@ void CpuBackend::embedding(const TensorView& ids, const TensorView& table, int64
 void CpuBackend::linear(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y) {
   check_f32(x, "linear x");
   check_f32(w, "linear w");
-  const int64_t m = rows_of(x), k = x.shape.back(), n = w.dim(0);
-  STRATA_CHECK(w.dim(1) == k && y.shape.back() == n && rows_of(y) == m, "linear shapes x{} w{} y{}",
-               shape_str(x.shape), shape_str(w.shape), shape_str(y.shape));
+  // x and y are [rows, ...] with the trailing dims flattened to in / out features.
+  const int64_t k = w.dim(1), n = w.dim(0), m = x.numel() / k;
+  STRATA_CHECK(x.numel() == m * k && y.numel() == m * n, "linear shapes x{} w{} y{}", shape_str(x.shape),
+               shape_str(w.shape), shape_str(y.shape));
   if (m == 0) return;
   float* out = y.as<float>();
   if (bias.data) {

@@ -1,0 +1,261 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/logging.h"
+
+namespace strata {
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+struct Engine::Seq {
+  Request req;
+  std::shared_ptr<RequestStream> stream;
+  int index = 0;
+  std::unique_ptr<SequenceText> text;
+  std::vector<SampleLogprobs> prompt_logprobs;
+  bool first_token_sent = false;
+  int64_t num_cached_tokens = -1;  // known at first scheduling
+  RequestTimes times;
+};
+
+Engine::Engine(ModelRunner& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config)
+    : runner_(runner),
+      tokenizer_(tokenizer),
+      model_(model),
+      config_(config),
+      kv_(config.num_blocks, config.block_size, config.enable_prefix_caching),
+      scheduler_(config.scheduler, kv_) {
+  const int64_t capacity = static_cast<int64_t>(config.num_blocks) * config.block_size;
+  STRATA_CHECK(config.scheduler.max_model_len > 0 && capacity >= config.scheduler.max_model_len,
+               "KV cache holds {} tokens, less than max_model_len {}", capacity, config.scheduler.max_model_len);
+  STRATA_CHECK(config.scheduler.enable_chunked_prefill ||
+                   config.scheduler.max_num_batched_tokens >= config.scheduler.max_model_len,
+               "without chunked prefill max_num_batched_tokens must be >= max_model_len");
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<std::shared_ptr<RequestStream>> Engine::submit(EngineRequest r) {
+  const int64_t len = static_cast<int64_t>(r.prompt_ids.size());
+  const int64_t max_len = config_.scheduler.max_model_len;
+  if (len == 0) return make_error("the prompt is empty");
+  if (len >= max_len)
+    return make_error("This model's maximum context length is {} tokens. However, your prompt has {} tokens; "
+                      "at most {} leave room for one generated token.", max_len, len, max_len - 1);
+  for (int32_t id : r.prompt_ids)
+    if (id < 0 || id >= model_.vocab_size)
+      return make_error("token id {} is out of vocabulary (vocab size {})", id, model_.vocab_size);
+  STRATA_RETURN_IF_ERROR(validate(r.params, model_.vocab_size, config_.max_logprobs));
+  normalize_sampling_params(r.params);
+  auto stream = std::make_shared<RequestStream>(r.params.n);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    incoming_.emplace_back(std::move(r), stream);
+  }
+  cv_.notify_all();
+  return stream;
+}
+
+void Engine::abort(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    aborts_.push_back(id);
+  }
+  cv_.notify_all();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Engine::start(EngineRequest r, std::shared_ptr<RequestStream> stream) {
+  const double t = now_s();
+  std::vector<RequestKey>& keys = by_id_[r.id];
+  for (int i = 0; i < r.params.n; ++i) {
+    auto s = std::make_unique<Seq>();
+    Request& q = s->req;
+    q.key = next_key_++;
+    q.id = r.id;
+    q.tokens = r.prompt_ids;
+    q.prompt_len = r.prompt_ids.size();
+    q.params = r.params;
+    q.max_tokens = std::min<int64_t>(r.params.max_tokens, config_.scheduler.max_model_len - q.num_tokens());
+    q.priority = r.priority;
+    q.arrival = q.key;
+    q.cache_salt = r.cache_salt;
+    q.skip_prefix_cache = r.params.prompt_logprobs.has_value();
+    q.rng.seed(r.params.seed ? *r.params.seed + static_cast<uint64_t>(i) : config_.seed * 0x9e3779b97f4a7c15ull + q.key);
+    s->stream = stream;
+    s->index = i;
+    s->text = std::make_unique<SequenceText>(tokenizer_, std::span<const int32_t>(q.tokens).first(q.prompt_len),
+                                             s->req.params);
+    s->times.arrival = t;
+    keys.push_back(q.key);
+    scheduler_.add(&s->req);
+    seqs_[q.key] = std::move(s);
+  }
+}
+
+void Engine::finish(Seq& s, const std::string& reason, StreamEvent e) {
+  scheduler_.remove(&s.req);
+  s.times.finished = now_s();
+  e.index = s.index;
+  e.finished = true;
+  e.finish_reason = reason;
+  e.times = s.times;
+  e.num_prompt_tokens = static_cast<int64_t>(s.req.prompt_len);
+  e.num_output_tokens = s.req.num_output();
+  e.num_cached_tokens = std::max<int64_t>(0, s.num_cached_tokens);
+  s.stream->push(std::move(e));
+  auto& keys = by_id_[s.req.id];
+  keys.erase(std::remove(keys.begin(), keys.end(), s.req.key), keys.end());
+  if (keys.empty()) by_id_.erase(s.req.id);
+  seqs_.erase(s.req.key);  // s is dangling after this
+}
+
+void Engine::loop() {
+  while (true) {
+    std::vector<std::pair<EngineRequest, std::shared_ptr<RequestStream>>> incoming;
+    std::vector<std::string> aborts;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !incoming_.empty() || !aborts_.empty() || has_work(); });
+      if (stop_) break;
+      incoming.swap(incoming_);
+      aborts.swap(aborts_);
+    }
+    for (auto& [r, stream] : incoming) start(std::move(r), std::move(stream));
+    for (const auto& id : aborts) {
+      auto it = by_id_.find(id);
+      if (it == by_id_.end()) continue;
+      std::vector<RequestKey> keys = it->second;
+      for (RequestKey k : keys) finish(*seqs_.at(k), "abort", StreamEvent{});
+    }
+    if (has_work()) step();
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_ = counters_;
+    stats_.num_running = static_cast<int64_t>(scheduler_.num_running());
+    stats_.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());
+    stats_.kv_usage = kv_.usage();
+    stats_.prefix_queries = kv_.prefix_queries();
+    stats_.prefix_hits = kv_.prefix_hits();
+    stats_.num_preemptions = scheduler_.num_preemptions();
+  }
+  // Shutting down: every unfinished sample ends as aborted.
+  std::vector<RequestKey> keys;
+  for (auto& [k, s] : seqs_) keys.push_back(k);
+  for (RequestKey k : keys) finish(*seqs_.at(k), "abort", StreamEvent{});
+}
+
+void Engine::step() {
+  StepPlan plan = scheduler_.schedule();
+  if (plan.empty()) return;
+  const double t = now_s();
+  std::vector<std::vector<int32_t>> tables(plan.chunks.size());
+  std::vector<SeqChunk> chunks(plan.chunks.size());
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const ScheduledChunk& c = plan.chunks[i];
+    Seq& s = *seqs_.at(c.request->key);
+    if (s.num_cached_tokens < 0) {
+      s.num_cached_tokens = c.start;  // prefix-cache hit at first admission
+      s.times.first_scheduled = t;
+    }
+    tables[i] = kv_.block_ids(c.request->key);
+    SeqChunk& sc = chunks[i];
+    sc.tokens = std::span<const int32_t>(c.request->tokens).subspan(static_cast<size_t>(c.start),
+                                                                      static_cast<size_t>(c.num_tokens));
+    sc.start = static_cast<int32_t>(c.start);
+    sc.block_table = tables[i];
+    sc.want_logits = c.samples();
+    sc.all_logits = c.request->params.prompt_logprobs.has_value() &&
+                    c.start < static_cast<int64_t>(c.request->prompt_len);
+    if (c.start < static_cast<int64_t>(c.request->prompt_len))
+      counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
+  }
+  std::vector<float> logits = runner_.step(chunks);
+  scheduler_.on_step_done(plan);
+  ++counters_.num_steps;
+  const size_t vocab = static_cast<size_t>(model_.vocab_size);
+  size_t row = 0;
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    const ScheduledChunk& c = plan.chunks[i];
+    Seq& s = *seqs_.at(c.request->key);
+    Request& q = s.req;
+    const size_t rows = chunks[i].all_logits ? static_cast<size_t>(c.num_tokens) : (chunks[i].want_logits ? 1 : 0);
+    std::span<const float> block(logits.data() + row * vocab, rows * vocab);
+    row += rows;
+    if (chunks[i].all_logits) {
+      // Row j (position start + j) predicts the prompt token at start + j + 1.
+      const int64_t last_prompt = static_cast<int64_t>(q.prompt_len) - 1;
+      const int64_t n = std::min<int64_t>(c.num_tokens, last_prompt - c.start);
+      if (n > 0) {
+        auto next = std::span<const int32_t>(q.tokens).subspan(static_cast<size_t>(c.start + 1), static_cast<size_t>(n));
+        auto lp = prompt_logprobs_for(block.first(static_cast<size_t>(n) * vocab), model_.vocab_size, next,
+                                      *q.params.prompt_logprobs);
+        s.prompt_logprobs.insert(s.prompt_logprobs.end(), lp.begin(), lp.end());
+      }
+    }
+    if (!c.samples()) continue;
+    std::span<const float> last = block.subspan((rows - 1) * vocab, vocab);
+    SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
+                        std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
+    SampleResult res = sampler_.sample(last, q.params, ctx, q.rng);
+    q.tokens.push_back(res.token);
+    ++counters_.generation_tokens;
+    StreamEvent e;
+    e.index = s.index;
+    e.token_ids = {res.token};
+    if (res.logprobs) e.logprobs.push_back(std::move(*res.logprobs));
+    if (!s.first_token_sent) {
+      s.first_token_sent = true;
+      s.times.first_token = now_s();
+      if (q.params.prompt_logprobs) e.prompt_logprobs = std::move(s.prompt_logprobs);
+      e.num_prompt_tokens = static_cast<int64_t>(q.prompt_len);
+      e.num_cached_tokens = s.num_cached_tokens;
+    }
+    e.num_output_tokens = q.num_output();
+    // Stop checks, in vLLM's order: EOS / stop token ids (after min_tokens), stop strings, length.
+    std::string reason;
+    const bool min_reached = q.num_output() >= q.params.min_tokens;
+    const bool is_eos = std::find(model_.eos_token_ids.begin(), model_.eos_token_ids.end(), res.token) !=
+                        model_.eos_token_ids.end();
+    const bool is_stop_id = std::find(q.params.stop_token_ids.begin(), q.params.stop_token_ids.end(), res.token) !=
+                            q.params.stop_token_ids.end();
+    if (min_reached && is_eos && !q.params.ignore_eos) {
+      reason = "stop";
+    } else if (min_reached && is_stop_id) {
+      reason = "stop";
+      e.stop_token = res.token;
+    }
+    const bool length = q.num_output() >= q.max_tokens || q.num_tokens() >= config_.scheduler.max_model_len;
+    SequenceText::Delta d = s.text->append(res.token, !reason.empty() || length, min_reached);
+    e.text = std::move(d.text);
+    if (reason.empty() && d.stop_string) {
+      reason = "stop";
+      e.stop_string = d.stop_string;
+    }
+    if (reason.empty() && length) reason = "length";
+    if (reason.empty()) {
+      s.stream->push(std::move(e));
+    } else {
+      finish(s, reason, std::move(e));
+    }
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,105 @@
+// Engine: the thread-safe front of the serving core. submit() validates a request and hands it to
+// the one engine thread, which owns every piece of scheduling and cache state (no locks inside it):
+//
+//   loop: take new requests / aborts → Scheduler::schedule() → ModelRunner::step() (one batch of
+//         prefill chunks and decodes) → sample each finished row → detokenize, check stops →
+//         push StreamEvents → free finished requests' blocks at once
+//
+// n > 1 runs n sequences (seeds seed + i) that share the prompt's blocks through the prefix cache.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/kv_cache_manager.h"
+#include "engine/output_processor.h"
+#include "engine/request_stream.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "runtime/model_runner.h"
+#include "tokenizer/tokenizer.h"
+#include "weights/model_config.h"
+
+namespace strata {
+
+struct EngineConfig {
+  SchedulerConfig scheduler;  // max_model_len must be set
+  int32_t block_size = 16;
+  int32_t num_blocks = 0;
+  bool enable_prefix_caching = true;
+  uint64_t seed = 0;
+  int max_logprobs = kDefaultMaxLogprobs;
+};
+
+struct EngineRequest {
+  std::string id;
+  std::vector<int32_t> prompt_ids;
+  SamplingParams params;
+  int priority = 0;
+  std::string cache_salt;
+};
+
+// Counters and gauges for metrics, copied out under a lock after every step.
+struct EngineStats {
+  int64_t num_running = 0;
+  int64_t num_waiting = 0;
+  double kv_usage = 0;
+  int64_t prefix_queries = 0;
+  int64_t prefix_hits = 0;
+  int64_t num_preemptions = 0;
+  int64_t prompt_tokens = 0;      // computed prompt tokens (cache hits excluded)
+  int64_t generation_tokens = 0;
+  int64_t num_steps = 0;
+};
+
+class Engine {
+ public:
+  // `runner` holds the model and its KV cache with config.num_blocks blocks of config.block_size.
+  Engine(ModelRunner& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates (prompt length, token ids, sampling parameters) and queues the request.
+  Result<std::shared_ptr<RequestStream>> submit(EngineRequest request);
+  // Aborts every sample of the request (no-op if unknown or finished); its blocks are freed at once.
+  void abort(const std::string& id);
+  EngineStats stats() const;
+  const EngineConfig& config() const { return config_; }
+
+ private:
+  struct Seq;
+  void loop();
+  void start(EngineRequest r, std::shared_ptr<RequestStream> stream);
+  void step();
+  void finish(Seq& s, const std::string& reason, StreamEvent e);
+  bool has_work() const { return scheduler_.num_running() + scheduler_.num_waiting() > 0; }
+
+  ModelRunner& runner_;
+  const Tokenizer& tokenizer_;
+  const ModelConfig& model_;
+  EngineConfig config_;
+  KvCacheManager kv_;
+  Scheduler scheduler_;
+  Sampler sampler_;
+  std::unordered_map<RequestKey, std::unique_ptr<Seq>> seqs_;
+  std::unordered_map<std::string, std::vector<RequestKey>> by_id_;
+  uint64_t next_key_ = 1;
+  EngineStats counters_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<EngineRequest, std::shared_ptr<RequestStream>>> incoming_;
+  std::vector<std::string> aborts_;
+  bool stop_ = false;
+  EngineStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace strata
