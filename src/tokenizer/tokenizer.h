@@ -54,6 +54,9 @@ class IncrementalDetokenizer {
                          bool skip_special_tokens = true);
   // Appends one generated id; returns the text that became final (possibly empty).
   std::string push(int32_t id);
+  // At the end of the stream: returns the text still held back (an incomplete character decodes as
+  // U+FFFD), so that text() then equals the decode of all generated ids.
+  std::string flush();
   // Everything emitted so far.
   const std::string& text() const { return text_; }
 

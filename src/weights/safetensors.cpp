@@ -140,6 +140,7 @@ Result<WeightStore> WeightStore::open_dir(const std::string& dir) {
   }
   if (files.empty()) return Error(dir + ": no *.safetensors weights found (and no model.safetensors.index.json)");
   WeightStore store;
+  store.dir_ = dir;
   for (const auto& path : files) {
     if (!fs::exists(path)) return Error(path + ": shard listed in model.safetensors.index.json is missing");
     STRATA_TRY(auto f, SafetensorsFile::open(path));
@@ -165,7 +166,8 @@ std::vector<std::string> WeightStore::names() const {
 
 Result<TensorView> WeightStore::get(const std::string& name) const {
   auto it = where_.find(name);
-  if (it == where_.end()) return make_error("tensor '{}' not found in the checkpoint", name);
+  if (it == where_.end())
+    return make_error("{}: tensor '{}' not found in the checkpoint ({} safetensors files)", dir_, name, files_.size());
   return it->second->view(name);
 }
 

@@ -57,6 +57,7 @@ class WeightStore {
   const std::string& file_of(const std::string& name) const;
 
  private:
+  std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const SafetensorsFile*> where_;
 };

@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Run {
+struct CliRun {
   int code;
   std::string out, err;
 };
@@ -30,33 +30,41 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-Run run_strata(const std::vector<std::string>& args) {
+CliRun run_strata(const std::vector<std::string>& args) {
   std::string dir = test::make_temp_dir("run");
   std::string cmd = quote(STRATA_BINARY);
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " >" + dir + "/out 2>" + dir + "/err";
   int status = std::system(cmd.c_str());
-  Run r;
+  CliRun r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.out = test::read_file(dir + "/out");
   r.err = test::read_file(dir + "/err");
   return r;
 }
 
-// A copy of a fixture model directory (real files, so tests can break them).
+// A copy of a fixture model directory as users have them (real files, so tests can break them; no
+// goldens).
 std::string copy_fixture(const std::string& name) {
   std::string src = test::fixture_model_dir(name);
   std::string dst = test::make_temp_dir("copy-" + name);
   for (const auto& e : fs::directory_iterator(src))
-    fs::copy_file(fs::canonical(e.path()), fs::path(dst) / e.path().filename());
+    if (e.path().filename().string().rfind("golden", 0) != 0)
+      fs::copy_file(fs::canonical(e.path()), fs::path(dst) / e.path().filename());
   return dst;
 }
 
-void expect_one_line_error(const Run& r, const std::string& must_contain) {
+// Exit code 1 (not a crash), and the error is the last stderr line, alone: "strata generate: error: ...".
+// Log lines at info level may precede it.
+void expect_one_line_error(const CliRun& r, const std::string& must_contain) {
   EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.err.find(must_contain), std::string::npos) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line expected: " << r.err;
-  EXPECT_EQ(r.err.rfind("strata generate: error: ", 0), 0u) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  ASSERT_EQ(r.err.back(), '\n');
+  const size_t start = r.err.rfind('\n', r.err.size() - 2);
+  const std::string last = r.err.substr(start == std::string::npos ? 0 : start + 1);
+  EXPECT_EQ(last.rfind("strata generate: error: ", 0), 0u) << r.err;
+  EXPECT_NE(last.find(must_contain), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.find("error:"), r.err.size() - last.size() + 17) << "only one error line: " << r.err;
 }
 
 class Cli : public ::testing::Test {
@@ -70,7 +78,7 @@ TEST_F(Cli, GenerateJsonMatchesTransformersGreedyBatched) {
   std::vector<std::string> args = {"generate", "--model", dir, "--temperature", "0", "--max-tokens", "32",
                                    "--ignore-eos", "--json"};
   for (const auto& c : golden["cases"]) args.insert(args.end(), {"--prompt", c["text"].get<std::string>()});
-  Run r = run_strata(args);
+  CliRun r = run_strata(args);
   ASSERT_EQ(r.code, 0) << r.err;
   std::istringstream lines(r.out);
   std::string line;
@@ -88,13 +96,13 @@ TEST_F(Cli, GenerateJsonMatchesTransformersGreedyBatched) {
 }
 
 TEST_F(Cli, Tokenize) {
-  Run r = run_strata({"tokenize", "--model", test::fixture_model_dir("llama3"), "Hello world"});
+  CliRun r = run_strata({"tokenize", "--model", test::fixture_model_dir("llama3"), "Hello world"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out), json::parse(R"({"ids":[128000,9906,1917]})"));
 }
 
 TEST_F(Cli, BuiltinModelRunsAndSaysItIsRandom) {
-  Run r = run_strata({"generate", "--prompt", "San Francisco is a", "--max-tokens", "8", "--json"});
+  CliRun r = run_strata({"generate", "--prompt", "San Francisco is a", "--max-tokens", "8", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["prompt_token_ids"].size(), 19u);  // <s> + 18 bytes
@@ -102,15 +110,25 @@ TEST_F(Cli, BuiltinModelRunsAndSaysItIsRandom) {
   EXPECT_LE(j["output_token_ids"].size(), 8u);
   EXPECT_NE(r.err.find("RANDOM weights"), std::string::npos) << r.err;
   // Same seed, same output; the dummy weights and sampling are deterministic.
-  Run again = run_strata({"generate", "--prompt", "San Francisco is a", "--max-tokens", "8", "--json"});
+  CliRun again = run_strata({"generate", "--prompt", "San Francisco is a", "--max-tokens", "8", "--json"});
   EXPECT_EQ(again.out, r.out);
 }
 
 TEST_F(Cli, MissingWeights) {
   std::string d = copy_fixture("qwen2");
   for (const auto& e : fs::directory_iterator(d))
-    if (e.path().filename().string().rfind("model", 0) == 0) fs::remove(e.path());
-  expect_one_line_error(run_strata({"generate", "--model", d, "-p", "hi"}), "no *.safetensors weights found");
+    if (e.path().extension() == ".safetensors" || e.path().filename() == "model.safetensors.index.json")
+      fs::remove(e.path());
+  expect_one_line_error(run_strata({"generate", "--model", d, "-p", "hi"}), d + ": no *.safetensors weights found");
+}
+
+TEST_F(Cli, MissingTensor) {
+  std::string d = copy_fixture("mistral");
+  json cfg = json::parse(test::read_file(d + "/config.json"));
+  cfg["num_hidden_layers"] = 4;  // the checkpoint has 3
+  std::ofstream(d + "/config.json") << cfg.dump();
+  expect_one_line_error(run_strata({"generate", "--model", d, "-p", "hi"}),
+                        d + ": tensor 'model.layers.3.input_layernorm.weight' not found in the checkpoint");
 }
 
 TEST_F(Cli, MissingShard) {
@@ -154,7 +172,7 @@ TEST_F(Cli, WrongDtype) {
   ASSERT_NE(at, std::string::npos);
   bytes.replace(at, 6, "\"I16\" ");  // same length: the header stays valid JSON
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-  Run r = run_strata({"generate", "--model", d, "-p", "hi"});
+  CliRun r = run_strata({"generate", "--model", d, "-p", "hi"});
   expect_one_line_error(r, "has dtype I16, expected a floating-point type");
   EXPECT_NE(r.err.find("model-00002-of-00002.safetensors"), std::string::npos);
 }
@@ -175,13 +193,13 @@ TEST_F(Cli, MissingTokenizer) {
 }
 
 TEST_F(Cli, PromptLongerThanMaxModelLen) {
-  Run r = run_strata({"generate", "--model", test::fixture_model_dir("mistral"), "--max-model-len", "8", "-p",
+  CliRun r = run_strata({"generate", "--model", test::fixture_model_dir("mistral"), "--max-model-len", "8", "-p",
                       "one two three four five six seven eight nine ten"});
   expect_one_line_error(r, "longer than max_model_len 8");
 }
 
 TEST_F(Cli, UnknownFlagIsAnError) {
-  Run r = run_strata({"generate", "--no-such-flag"});
+  CliRun r = run_strata({"generate", "--no-such-flag"});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
 }
