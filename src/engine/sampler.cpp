@@ -33,7 +33,9 @@ bool needs_processing(const SamplingParams& p, const SamplingContext& c) {
 }
 
 // [0, 1) from one rng() call: the same stream on every standard library.
-double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+double uniform01(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
 
 // Draws i in [0, n) with probability weight(i) / sum of weights (all >= 0, some > 0), from one rng()
 // call. Blocks are summed with independent lanes first, so neither the sum nor the search is one long
@@ -76,8 +78,8 @@ size_t draw_weighted(size_t n, Weight weight, std::vector<double>& block_sums, s
 }
 
 void check_token(int64_t id, size_t vocab, const char* what) {
-  STRATA_CHECK(id >= 0 && static_cast<size_t>(id) < vocab, "{} token id {} outside the vocabulary of {}", what, id,
-               vocab);
+  STRATA_CHECK(id >= 0 && static_cast<size_t>(id) < vocab, "{} token id {} outside the vocabulary of {}",
+               what, id, vocab);
 }
 
 }  // namespace
@@ -226,7 +228,8 @@ int32_t Sampler::draw(std::span<const float> logits, const SamplingParams& p, st
   }
   if (use_top_p) n = select_nucleus(std::span<Candidate>(candidates_).first(n), p.top_p);
   const Candidate* kept = candidates_.data();
-  return kept[draw_weighted(n, [kept](size_t i) { return kept[i].weight; }, block_sums_, rng)].token;
+  auto weight = [kept](size_t i) { return kept[i].weight; };
+  return kept[draw_weighted(n, weight, block_sums_, rng)].token;
 }
 
 float Sampler::kth_largest(std::span<const float> logits, size_t k, float& max_logit) {
@@ -249,9 +252,6 @@ float Sampler::kth_largest(std::span<const float> logits, size_t k, float& max_l
 }
 
 size_t Sampler::select_nucleus(std::span<Candidate> c, float top_p) {
-  // The candidates' masses by bucket (bucket 0 holds the largest weights). The bucket where the mass
-  // counted from the top reaches the target is the only one sorted: the buckets before it are all
-  // in, those after all out.
   if (c.size() <= kMaxSortedNucleus) {
     double total = 0.0;
     for (const Candidate& x : c) total += x.weight;
@@ -262,6 +262,9 @@ size_t Sampler::select_nucleus(std::span<Candidate> c, float top_p) {
     while (n < c.size() && kept < target) kept += c[n++].weight;
     return std::max<size_t>(n, 1);
   }
+  // The candidates' masses by bucket (bucket 0 holds the largest weights). The bucket where the mass
+  // counted from the top reaches the target is the only one sorted: the buckets before it are all
+  // in, those after all out.
   bucket_mass_.assign(kNumBuckets, 0.0);
   double total = 0.0;
   for (const Candidate& x : c) {
@@ -301,11 +304,12 @@ int32_t Sampler::draw_unfiltered(std::span<const float> logits, float max_logit,
     weights_[i] = w > 0.0f ? w : 0.0f;  // NaN → 0
   }
   const float* w = weights_.data();
-  return static_cast<int32_t>(draw_weighted(vocab, [w](size_t i) { return w[i]; }, block_sums_, rng));
+  auto weight = [w](size_t i) { return w[i]; };
+  return static_cast<int32_t>(draw_weighted(vocab, weight, block_sums_, rng));
 }
 
-SampleResult sample(std::span<const float> logits, const SamplingParams& params, const SamplingContext& context,
-                    std::mt19937_64& rng) {
+SampleResult sample(std::span<const float> logits, const SamplingParams& params,
+                    const SamplingContext& context, std::mt19937_64& rng) {
   thread_local Sampler sampler;
   return sampler.sample(logits, params, context, rng);
 }

@@ -40,8 +40,8 @@ struct TokenLogprob {
 };
 
 struct SampleLogprobs {
-  TokenLogprob sampled;            // the sampled (or prompt) token
-  std::vector<TokenLogprob> top;   // the `num_top` most likely, descending (ties: lower id first), rank 1..
+  TokenLogprob sampled;           // the sampled (or prompt) token
+  std::vector<TokenLogprob> top;  // the `num_top` most likely, descending (ties: lower id first), rank 1..
 };
 
 struct SampleResult {
@@ -58,8 +58,8 @@ struct SamplingContext {
 
 class Sampler {
  public:
-  SampleResult sample(std::span<const float> logits, const SamplingParams& params, const SamplingContext& context,
-                      std::mt19937_64& rng);
+  SampleResult sample(std::span<const float> logits, const SamplingParams& params,
+                      const SamplingContext& context, std::mt19937_64& rng);
 
   // Steps 1-4, in place: the row greedy decoding takes its argmax of.
   void process_logits(std::span<float> logits, const SamplingParams& params, const SamplingContext& context);
@@ -79,7 +79,8 @@ class Sampler {
   static bool before(const Candidate& a, const Candidate& b);
 
   void apply_penalties(std::span<float> logits, const SamplingParams& params, const SamplingContext& context);
-  int32_t draw_unfiltered(std::span<const float> logits, float max_logit, float temperature, std::mt19937_64& rng);
+  int32_t draw_unfiltered(std::span<const float> logits, float max_logit, float temperature,
+                          std::mt19937_64& rng);
   // The k-th largest logit (-inf when fewer than k are not NaN); the largest into max_logit.
   float kth_largest(std::span<const float> logits, size_t k, float& max_logit);
   // Moves the top-p nucleus of c to its front and returns its size: every candidate whose more likely
@@ -99,8 +100,8 @@ class Sampler {
 };
 
 // Sampler::sample on this thread's Sampler.
-SampleResult sample(std::span<const float> logits, const SamplingParams& params, const SamplingContext& context,
-                    std::mt19937_64& rng);
+SampleResult sample(std::span<const float> logits, const SamplingParams& params,
+                    const SamplingContext& context, std::mt19937_64& rng);
 
 // log_softmax(logits)[token] with its rank, plus the num_top most likely tokens (-1 = the whole
 // vocabulary, 0 = none). vLLM computes sample and prompt logprobs this way from the raw logits.

@@ -18,7 +18,9 @@ struct Entry {
 };
 
 // Higher logit first, lower id first on ties.
-bool better(const Entry& a, const Entry& b) { return a.logit > b.logit || (a.logit == b.logit && a.token < b.token); }
+bool better(const Entry& a, const Entry& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.token < b.token);
+}
 
 std::vector<Entry> top_entries(std::span<const float> logits, size_t k) {
   std::vector<Entry> top;
@@ -54,8 +56,8 @@ std::vector<Entry> top_entries(std::span<const float> logits, size_t k) {
 
 SampleLogprobs logprobs_for(std::span<const float> logits, int32_t token, int num_top) {
   const size_t vocab = logits.size();
-  STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < vocab, "token {} outside the vocabulary of {}", token,
-               vocab);
+  STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < vocab, "token {} outside the vocabulary of {}",
+               token, vocab);
   const size_t k = num_top < 0 ? vocab : std::min(static_cast<size_t>(num_top), vocab);
   const std::vector<Entry> top = top_entries(logits, k);
   const float max_logit = top.empty() ? max_of(logits) : top.front().logit;
@@ -95,7 +97,8 @@ std::vector<SampleLogprobs> prompt_logprobs_for(std::span<const float> logits, i
   std::vector<SampleLogprobs> out;
   out.reserve(next_ids.size());
   const size_t v = static_cast<size_t>(vocab_size);
-  for (size_t r = 0; r < next_ids.size(); ++r) out.push_back(logprobs_for(logits.subspan(r * v, v), next_ids[r], num_top));
+  for (size_t r = 0; r < next_ids.size(); ++r)
+    out.push_back(logprobs_for(logits.subspan(r * v, v), next_ids[r], num_top));
   return out;
 }
 

@@ -1,12 +1,12 @@
 #include "engine/sampling_params.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <unordered_set>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace strata {
 namespace {
@@ -43,19 +43,26 @@ Status verify_args(const SamplingParams& p) {
   if (!std::isfinite(p.repetition_penalty))
     return make_error("repetition_penalty must be a finite number, got {}.", py_float(p.repetition_penalty));
   if (p.repetition_penalty <= 0.0f)
-    return make_error("repetition_penalty must be greater than zero, got {}.", py_float(p.repetition_penalty));
+    return make_error("repetition_penalty must be greater than zero, got {}.",
+                      py_float(p.repetition_penalty));
   if (!std::isfinite(p.temperature))
     return make_error("temperature must be a finite number, got {}.", py_float(p.temperature));
-  if (p.temperature < 0.0f) return make_error("temperature must be non-negative, got {}.", py_float(p.temperature));
-  if (p.temperature > 2.0f) return make_error("temperature must be in [0, 2], got {}.", py_float(p.temperature));
-  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return make_error("top_p must be in (0, 1], got {}.", py_float(p.top_p));
+  if (p.temperature < 0.0f)
+    return make_error("temperature must be non-negative, got {}.", py_float(p.temperature));
+  if (p.temperature > 2.0f)
+    return make_error("temperature must be in [0, 2], got {}.", py_float(p.temperature));
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    return make_error("top_p must be in (0, 1], got {}.", py_float(p.top_p));
   // -1 is quietly accepted as "disabled", 0 preferred.
   if (p.top_k < -1) return make_error("top_k must be 0 (disable), or at least 1, got {}.", p.top_k);
-  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return make_error("min_p must be in [0, 1], got {}.", py_float(p.min_p));
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+    return make_error("min_p must be in [0, 1], got {}.", py_float(p.min_p));
   if (p.max_tokens < 1) return make_error("max_tokens must be at least 1, got {}.", p.max_tokens);
-  if (p.min_tokens < 0) return make_error("min_tokens must be greater than or equal to 0, got {}.", p.min_tokens);
+  if (p.min_tokens < 0)
+    return make_error("min_tokens must be greater than or equal to 0, got {}.", p.min_tokens);
   if (p.min_tokens > p.max_tokens)
-    return make_error("min_tokens must be less than or equal to max_tokens={}, got {}.", p.max_tokens, p.min_tokens);
+    return make_error("min_tokens must be less than or equal to max_tokens={}, got {}.", p.max_tokens,
+                      p.min_tokens);
   if (p.logprobs && *p.logprobs != -1 && *p.logprobs < 0)
     return make_error("logprobs must be non-negative or -1, got {}.", *p.logprobs);
   if (p.prompt_logprobs && *p.prompt_logprobs != -1 && *p.prompt_logprobs < 0)
@@ -71,12 +78,14 @@ Status verify_against_model(const SamplingParams& p, int64_t vocab_size, int max
   if (p.logprobs && *p.logprobs != 0) {
     const int64_t num = *p.logprobs == -1 ? vocab_size : *p.logprobs;
     if (num > max_lp)
-      return make_error("Requested sample logprobs of {}, which is greater than max allowed: {}", num, max_lp);
+      return make_error("Requested sample logprobs of {}, which is greater than max allowed: {}", num,
+                        max_lp);
   }
   if (p.prompt_logprobs && *p.prompt_logprobs != 0) {
     const int64_t num = *p.prompt_logprobs == -1 ? vocab_size : *p.prompt_logprobs;
     if (num > max_lp)
-      return make_error("Requested prompt logprobs of {}, which is greater than max allowed: {}", num, max_lp);
+      return make_error("Requested prompt logprobs of {}, which is greater than max allowed: {}", num,
+                        max_lp);
   }
   std::vector<int32_t> bias_ids;
   for (const auto& [id, bias] : p.logit_bias) bias_ids.push_back(id);
@@ -105,7 +114,8 @@ Status validate(const SamplingParams& params, int64_t vocab_size, int max_logpro
 }
 
 void normalize_sampling_params(SamplingParams& p) {
-  if (p.temperature > 0.0f && p.temperature < kMinPositiveTemperature) p.temperature = kMinPositiveTemperature;
+  if (p.temperature > 0.0f && p.temperature < kMinPositiveTemperature)
+    p.temperature = kMinPositiveTemperature;
   if (is_greedy(p)) {
     p.top_p = 1.0f;
     p.top_k = 0;

@@ -1,5 +1,7 @@
 // Sampler and SamplingParams: the processing pipeline step by step, the distributions drawn, seeded
 // determinism, logprobs and vLLM's validation messages.
+#include "engine/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/sampler.h"
 #include "engine/sampling_params.h"
 
 namespace strata {
@@ -158,7 +159,8 @@ TEST(Sampler, TopPBoundaryIsExactAmongCloseAndEqualLogits) {
   const std::vector<int32_t> ids = {4000, 17, 2500, 999, 3, 3200, 1500, 64};
   for (float step : {0.001f, 0.1f}) {
     std::vector<float> row(4096, -20.0f);
-    for (size_t k = 0; k < ids.size(); ++k) row[ids[k]] = 5.0f - step * static_cast<float>(k);  // ids[0] most likely
+    for (size_t k = 0; k < ids.size(); ++k)
+      row[ids[k]] = 5.0f - step * static_cast<float>(k);  // ids[0] most likely
     const auto probs = softmax(row);
     SamplingParams p;
     p.top_p = 0.55f;
@@ -208,7 +210,8 @@ TEST(Sampler, TemperatureOneMatchesSoftmaxAndTemperatureSharpens) {
   for (float t : {1.0f, 0.5f, 1.7f}) {
     const auto expected = softmax(row, t);
     const auto f = histogram(row, with_temperature(t), 200000, 21);
-    for (size_t i = 0; i < row.size(); ++i) EXPECT_NEAR(f[i], expected[i], 0.005) << "T=" << t << " token " << i;
+    for (size_t i = 0; i < row.size(); ++i)
+      EXPECT_NEAR(f[i], expected[i], 0.005) << "T=" << t << " token " << i;
   }
 }
 
@@ -490,20 +493,25 @@ TEST(SamplingParamsValidate, ReportsVllmMessages) {
     return error_of(p);
   };
   EXPECT_EQ(msg([](SamplingParams& p) { p.n = 0; }), "n must be at least 1, got 0.");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.temperature = -1.0f; }), "temperature must be non-negative, got -1.0.");
+  EXPECT_EQ(msg([](SamplingParams& p) { p.temperature = -1.0f; }),
+            "temperature must be non-negative, got -1.0.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.temperature = 2.5f; }), "temperature must be in [0, 2], got 2.5.");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.temperature = kInf; }), "temperature must be a finite number, got inf.");
+  EXPECT_EQ(msg([](SamplingParams& p) { p.temperature = kInf; }),
+            "temperature must be a finite number, got inf.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.top_p = 0.0f; }), "top_p must be in (0, 1], got 0.0.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.top_p = 1.5f; }), "top_p must be in (0, 1], got 1.5.");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.top_k = -2; }), "top_k must be 0 (disable), or at least 1, got -2.");
+  EXPECT_EQ(msg([](SamplingParams& p) { p.top_k = -2; }),
+            "top_k must be 0 (disable), or at least 1, got -2.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.min_p = 1.1f; }), "min_p must be in [0, 1], got 1.1.");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.presence_penalty = 2.1f; }), "presence_penalty must be in [-2, 2], got 2.1.");
+  EXPECT_EQ(msg([](SamplingParams& p) { p.presence_penalty = 2.1f; }),
+            "presence_penalty must be in [-2, 2], got 2.1.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.frequency_penalty = -3.0f; }),
             "frequency_penalty must be in [-2, 2], got -3.0.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.repetition_penalty = 0.0f; }),
             "repetition_penalty must be greater than zero, got 0.0.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.max_tokens = 0; }), "max_tokens must be at least 1, got 0.");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.min_tokens = -1; }), "min_tokens must be greater than or equal to 0, got -1.");
+  EXPECT_EQ(msg([](SamplingParams& p) { p.min_tokens = -1; }),
+            "min_tokens must be greater than or equal to 0, got -1.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.min_tokens = 17; }),
             "min_tokens must be less than or equal to max_tokens=16, got 17.");
   EXPECT_EQ(msg([](SamplingParams& p) { p.logprobs = -2; }), "logprobs must be non-negative or -1, got -2.");
@@ -521,13 +529,19 @@ TEST(SamplingParamsValidate, ReportsVllmMessages) {
             "Requested sample logprobs of 100, which is greater than max allowed: 20");
   EXPECT_EQ(msg([](SamplingParams& p) { p.prompt_logprobs = 30; }),
             "Requested prompt logprobs of 30, which is greater than max allowed: 20");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.logit_bias = {{-1, 1.0f}, {5, 1.0f}, {100, 2.0f}}; }),
+  EXPECT_EQ(msg([](SamplingParams& p) {
+              p.logit_bias = {{-1, 1.0f}, {5, 1.0f}, {100, 2.0f}};
+            }),
             "token_id(s) [-1, 100] in logit_bias contain out-of-vocab token ids. Vocabulary size: 100");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.stop_token_ids = {3, 250}; }),
+  EXPECT_EQ(msg([](SamplingParams& p) {
+              p.stop_token_ids = {3, 250};
+            }),
             "token_id(s) [250] in stop_token_ids contain out-of-vocab token ids. Vocabulary size: 100");
   EXPECT_EQ(msg([](SamplingParams& p) { p.allowed_token_ids = std::vector<int32_t>{}; }),
             "allowed_token_ids is not None and empty!");
-  EXPECT_EQ(msg([](SamplingParams& p) { p.allowed_token_ids = std::vector<int32_t>{1, 100}; }),
+  EXPECT_EQ(msg([](SamplingParams& p) {
+              p.allowed_token_ids = std::vector<int32_t>{1, 100};
+            }),
             "allowed_token_ids contains out-of-vocab token id!");
   // A tiny positive temperature is not greedy in vLLM (it becomes 0.01), so n > 1 is fine.
   EXPECT_EQ(msg([](SamplingParams& p) {

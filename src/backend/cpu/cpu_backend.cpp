@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -15,6 +16,38 @@ void check_f32(const TensorView& t, const char* what) {
   STRATA_CHECK(t.dtype == DType::kF32, "{}: expected F32, got {}", what, dtype_name(t.dtype));
 }
 int64_t rows_of(const TensorView& t) { return t.numel() / t.shape.back(); }
+
+// y = x · wᵀ (+ bias) for few rows: each weight row is read once and dotted with every x row, so
+// decode is bound by weight bandwidth (OpenBLAS sgemm packs w on every call, ~4x slower at m = 1).
+// Compiled for AVX2/FMA with a generic fallback, chosen at load time.
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void small_m_linear(
+    const float* x, const float* w, const float* bias, float* y, int64_t m, int64_t n, int64_t k) {
+  // Four weight rows at a time: each x element loaded feeds four FMAs.
+#pragma omp parallel for schedule(static)
+  for (int64_t j0 = 0; j0 < n; j0 += 4) {
+    const int64_t nj = std::min<int64_t>(4, n - j0);
+    const float* w0 = w + j0 * k;
+    const float* w1 = w + (j0 + std::min<int64_t>(1, nj - 1)) * k;
+    const float* w2 = w + (j0 + std::min<int64_t>(2, nj - 1)) * k;
+    const float* w3 = w + (j0 + std::min<int64_t>(3, nj - 1)) * k;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xr = x + i * k;
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int64_t t = 0; t < k; ++t) {
+        const float xv = xr[t];
+        a0 += xv * w0[t];
+        a1 += xv * w1[t];
+        a2 += xv * w2[t];
+        a3 += xv * w3[t];
+      }
+      const float acc[4] = {a0, a1, a2, a3};
+      for (int64_t q = 0; q < nj; ++q) y[i * n + j0 + q] = bias ? acc[q] + bias[j0 + q] : acc[q];
+    }
+  }
+}
+
+constexpr int64_t kSmallM = 16;
 
 float rms_scale(const float* x, int64_t h, float eps) {
   double ss = 0;
@@ -48,6 +81,10 @@ void CpuBackend::linear(const TensorView& x, const TensorView& w, const TensorVi
                shape_str(w.shape), shape_str(y.shape));
   if (m == 0) return;
   float* out = y.as<float>();
+  if (m <= kSmallM) {
+    small_m_linear(x.as<float>(), w.as<float>(), bias.data ? bias.as<float>() : nullptr, out, m, n, k);
+    return;
+  }
   if (bias.data) {
     for (int64_t i = 0; i < m; ++i) std::memcpy(out + i * n, bias.as<float>(), n * sizeof(float));
   }
