@@ -1,5 +1,6 @@
-// `strata generate`: offline generation for prompts from arguments or a file, batched through the
-// paged-KV generator. Prints text (or one JSON object per prompt with --json); throughput on stderr.
+// `strata generate`: offline generation for prompts from arguments or a file, all submitted at once
+// to the serving Engine (continuous batching, prefix caching, preemption). Prints text (or one JSON
+// object per sample with --json) in prompt order; throughput on stderr.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -8,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/logging.h"
-#include "engine/offline_generator.h"
+#include "engine/engine.h"
 
 namespace strata::cli {
 
@@ -19,6 +20,8 @@ struct GenerateArgs {
   std::string prompts_file;
   SamplingParams sampling;
   uint64_t seed = 0;
+  bool seed_set = false;
+  bool no_prefix_caching = false;
   bool json = false;
   int block_size = 16;
   std::string kv_cache_memory = "4GiB";
@@ -51,62 +54,91 @@ int run_generate(const GenerateArgs& a) {
   auto loaded = load_model(lo);
   if (!loaded.ok()) return fail("generate", loaded.error().message());
   LoadedModel& m = *loaded;
-  auto t1 = std::chrono::steady_clock::now();
   LOG_INFO("loaded {} ({} layers, hidden {}, vocab {}) in {:.2f} s; max_model_len {}", m.name,
            m.config.num_hidden_layers, m.config.hidden_size, m.config.vocab_size,
-           std::chrono::duration<double>(t1 - t0).count(), m.max_model_len);
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), m.max_model_len);
 
-  std::vector<GenerationRequest> requests;
+  std::vector<EngineRequest> requests;
   int64_t blocks_needed = 0;
-  for (const auto& p : *prompts) {
-    GenerationRequest r;
-    r.prompt_ids = m.tokenizer->encode(p, true);
+  for (size_t i = 0; i < prompts->size(); ++i) {
+    EngineRequest r;
+    r.id = "prompt-" + std::to_string(i);
+    r.prompt_ids = m.tokenizer->encode((*prompts)[i], true);
     r.params = a.sampling;
-    int64_t total = std::min<int64_t>(static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_tokens, m.max_model_len);
-    blocks_needed += (total + a.block_size - 1) / a.block_size;
+    if (a.seed_set) r.params.seed = a.seed + i;
+    const int64_t total = std::min<int64_t>(static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_tokens,
+                                            m.max_model_len);
+    blocks_needed += r.params.n * ((total + a.block_size - 1) / a.block_size);
     requests.push_back(std::move(r));
   }
-  // KV memory: what these prompts need, at most --kv-cache-memory.
+  // KV memory: what all prompts need at once, at most --kv-cache-memory.
   const int64_t per_block = m.model->kv_bytes_per_block(a.block_size);
   const int64_t budget_blocks = *kv_bytes / per_block;
   if (budget_blocks < 1) return fail("generate", "--kv-cache-memory is smaller than one KV block");
   const int64_t num_blocks = std::min(blocks_needed, budget_blocks);
   KvCache cache = m.model->allocate_kv_cache(num_blocks, a.block_size);
   ModelRunner runner(*m.model, *m.backend, cache);
-  GeneratorConfig gc;
-  gc.max_model_len = m.max_model_len;
-  gc.max_num_seqs = a.max_num_seqs;
-  gc.max_num_batched_tokens = a.max_num_batched_tokens;
-  gc.seed = a.seed;
-  OfflineGenerator gen(runner, static_cast<int32_t>(num_blocks), m.config, gc);
+  EngineConfig ec;
+  ec.scheduler.max_model_len = m.max_model_len;
+  ec.scheduler.max_num_seqs = a.max_num_seqs;
+  ec.scheduler.max_num_batched_tokens = a.max_num_batched_tokens;
+  ec.block_size = a.block_size;
+  ec.num_blocks = static_cast<int32_t>(num_blocks);
+  ec.enable_prefix_caching = !a.no_prefix_caching;
+  ec.seed = a.seed;
+  Engine engine(runner, *m.tokenizer, m.config, ec);
+
   auto t2 = std::chrono::steady_clock::now();
-  auto results = gen.generate(requests);
-  if (!results.ok()) return fail("generate", results.error().message());
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (const auto& r : requests) {
+    const std::string& id = r.id;
+    auto s = engine.submit(r);
+    if (!s.ok()) return fail("generate", id + ": " + s.error().message());
+    streams.push_back(*s);
+  }
+  struct Sample {
+    std::vector<int32_t> ids;
+    std::string text, finish_reason;
+  };
+  std::vector<std::vector<Sample>> results(streams.size());
+  for (size_t i = 0; i < streams.size(); ++i) {
+    results[i].resize(static_cast<size_t>(requests[i].params.n));
+    while (!streams[i]->done())
+      for (StreamEvent& e : streams[i]->next()) {
+        Sample& smp = results[i][static_cast<size_t>(e.index)];
+        smp.ids.insert(smp.ids.end(), e.token_ids.begin(), e.token_ids.end());
+        smp.text += e.text;
+        if (e.finished) smp.finish_reason = e.finish_reason;
+      }
+  }
   auto t3 = std::chrono::steady_clock::now();
 
   int64_t in_tokens = 0, out_tokens = 0;
-  for (size_t i = 0; i < results->size(); ++i) {
-    const GenerationResult& r = (*results)[i];
-    in_tokens += static_cast<int64_t>(r.prompt_ids.size());
-    out_tokens += static_cast<int64_t>(r.output_ids.size());
-    std::string text = m.tokenizer->decode(r.output_ids, true);
-    if (a.json) {
-      nlohmann::json j;
-      j["prompt"] = (*prompts)[i];
-      j["prompt_token_ids"] = r.prompt_ids;
-      j["output_token_ids"] = r.output_ids;
-      j["text"] = text;
-      j["finish_reason"] = r.finish_reason;
-      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    } else {
-      std::printf("Prompt: %s\nGenerated: %s\n\n", nlohmann::json((*prompts)[i]).dump().c_str(),
-                  nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  for (size_t i = 0; i < results.size(); ++i) {
+    in_tokens += static_cast<int64_t>(requests[i].prompt_ids.size());
+    for (const Sample& smp : results[i]) {
+      out_tokens += static_cast<int64_t>(smp.ids.size());
+      if (a.json) {
+        nlohmann::json j;
+        j["prompt"] = (*prompts)[i];
+        j["prompt_token_ids"] = requests[i].prompt_ids;
+        j["output_token_ids"] = smp.ids;
+        j["text"] = smp.text;
+        j["finish_reason"] = smp.finish_reason;
+        std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        std::printf("Prompt: %s\nGenerated: %s\n\n", nlohmann::json((*prompts)[i]).dump().c_str(),
+                    nlohmann::json(smp.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      }
     }
   }
   std::fflush(stdout);
   const double secs = std::chrono::duration<double>(t3 - t2).count();
-  LOG_INFO("{} prompts: {} prompt + {} generated tokens in {:.3f} s: {:.2f} generated tokens/s, {:.2f} total tokens/s",
-           results->size(), in_tokens, out_tokens, secs, out_tokens / secs, (in_tokens + out_tokens) / secs);
+  const EngineStats st = engine.stats();
+  LOG_INFO("{} prompts: {} prompt + {} generated tokens in {:.3f} s: {:.2f} generated tokens/s, {:.2f} total "
+           "tokens/s ({} steps, {} preemptions, prefix cache hits {}/{} tokens)",
+           results.size(), in_tokens, out_tokens, secs, out_tokens / secs, (in_tokens + out_tokens) / secs,
+           st.num_steps, st.num_preemptions, st.prefix_hits, st.prefix_queries);
   if (m.builtin) LOG_WARN("the built-in model has random weights: the text above is random by design");
   return 0;
 }
@@ -123,10 +155,19 @@ Runner add_generate_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 100.0));
   cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass")->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens (-1 = all)")->capture_default_str();
+  cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens (0 or -1 = all)")->capture_default_str();
   cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min_p x the top probability")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", a->seed, "random seed (sampling and dummy weights)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed: dummy weights, and prompt i samples with seed + i")
+      ->capture_default_str()
+      ->each([a](const std::string&) { a->seed_set = true; });
+  cmd->add_option("-n,--n", a->sampling.n, "samples per prompt")->capture_default_str();
+  cmd->add_option("--presence-penalty", a->sampling.presence_penalty, "[-2, 2]");
+  cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty, "[-2, 2]");
+  cmd->add_option("--repetition-penalty", a->sampling.repetition_penalty, "> 0; 1 = off");
+  cmd->add_option("--stop", a->sampling.stop, "stop string (repeatable)");
+  cmd->add_option("--min-tokens", a->sampling.min_tokens, "generate at least this many tokens");
+  cmd->add_flag("--no-enable-prefix-caching", a->no_prefix_caching, "disable automatic prefix caching");
   cmd->add_flag("--ignore-eos", a->sampling.ignore_eos, "keep generating after EOS");
   cmd->add_flag("--json", a->json, "one JSON object per prompt: prompt_token_ids, output_token_ids, text, finish_reason");
   cmd->add_option("--block-size", a->block_size, "tokens per KV block")->capture_default_str();

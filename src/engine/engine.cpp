@@ -31,9 +31,7 @@ Engine::Engine(ModelRunner& runner, const Tokenizer& tokenizer, const ModelConfi
       config_(config),
       kv_(config.num_blocks, config.block_size, config.enable_prefix_caching),
       scheduler_(config.scheduler, kv_) {
-  const int64_t capacity = static_cast<int64_t>(config.num_blocks) * config.block_size;
-  STRATA_CHECK(config.scheduler.max_model_len > 0 && capacity >= config.scheduler.max_model_len,
-               "KV cache holds {} tokens, less than max_model_len {}", capacity, config.scheduler.max_model_len);
+  STRATA_CHECK(config.scheduler.max_model_len > 0 && config.num_blocks > 0, "engine needs max_model_len and KV blocks");
   STRATA_CHECK(config.scheduler.enable_chunked_prefill ||
                    config.scheduler.max_num_batched_tokens >= config.scheduler.max_model_len,
                "without chunked prefill max_num_batched_tokens must be >= max_model_len");
@@ -54,12 +52,19 @@ Result<std::shared_ptr<RequestStream>> Engine::submit(EngineRequest r) {
   const int64_t max_len = config_.scheduler.max_model_len;
   if (len == 0) return make_error("the prompt is empty");
   if (len >= max_len)
-    return make_error("This model's maximum context length is {} tokens. However, your prompt has {} tokens; "
-                      "at most {} leave room for one generated token.", max_len, len, max_len - 1);
+    return make_error("This model's maximum context length is {} tokens. However, your request has {} input tokens. "
+                      "Please reduce the length of the input messages.", max_len, len);
   for (int32_t id : r.prompt_ids)
     if (id < 0 || id >= model_.vocab_size)
       return make_error("token id {} is out of vocabulary (vocab size {})", id, model_.vocab_size);
   STRATA_RETURN_IF_ERROR(validate(r.params, model_.vocab_size, config_.max_logprobs));
+  // Each sample must fit in the KV cache alone, so the oldest running one can always finish.
+  const int64_t capacity = static_cast<int64_t>(config_.num_blocks) * config_.block_size;
+  const int64_t need = std::min(len + r.params.max_tokens, max_len);
+  if (need > capacity)
+    return make_error("the request needs KV cache for {} tokens (prompt {} + max_tokens {}), more than the cache "
+                      "holds ({} tokens); lower max_tokens or raise --kv-cache-memory", need, len,
+                      r.params.max_tokens, capacity);
   normalize_sampling_params(r.params);
   auto stream = std::make_shared<RequestStream>(r.params.n);
   {

@@ -195,7 +195,7 @@ TEST_F(Cli, MissingTokenizer) {
 TEST_F(Cli, PromptLongerThanMaxModelLen) {
   CliRun r = run_strata({"generate", "--model", test::fixture_model_dir("mistral"), "--max-model-len", "8", "-p",
                       "one two three four five six seven eight nine ten"});
-  expect_one_line_error(r, "longer than max_model_len 8");
+  expect_one_line_error(r, "maximum context length is 8 tokens. However, your request has 11 input tokens");
 }
 
 TEST_F(Cli, UnknownFlagIsAnError) {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "engine/offline_generator.h"
+#include "engine/engine.h"
 #include "runtime/model_loader.h"
 #include "testutil.h"
 #include "weights/safetensors.h"
@@ -98,24 +98,35 @@ TEST_P(ModelParity, LogitsMatchTransformers) {
 }
 
 TEST_P(ModelParity, GreedyTokensMatchTransformersBatched) {
-  // All prompts in one batch over the paged cache: each must produce transformers' 32 greedy tokens.
-  std::vector<GenerationRequest> reqs;
+  // All prompts submitted at once to the engine (one batch over the paged cache): each must produce
+  // transformers' 32 greedy tokens.
+  EngineConfig ec;
+  ec.scheduler.max_model_len = model_->max_model_len;
+  ec.num_blocks = static_cast<int32_t>(cache_.num_blocks);
+  ec.block_size = cache_.block_size;
+  Engine engine(*runner_, *model_->tokenizer, model_->config, ec);
+  std::vector<std::shared_ptr<RequestStream>> streams;
   for (const auto& c : golden_["cases"]) {
-    GenerationRequest r;
+    EngineRequest r;
+    r.id = c["text"].get<std::string>();
     r.prompt_ids = c["prompt_ids"].get<std::vector<int32_t>>();
     r.params.temperature = 0;
     r.params.max_tokens = static_cast<int64_t>(c["greedy_ids"].size());
     r.params.ignore_eos = true;
-    reqs.push_back(r);
+    auto s = engine.submit(std::move(r));
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    streams.push_back(*s);
   }
-  GeneratorConfig gc;
-  gc.max_model_len = model_->max_model_len;
-  OfflineGenerator gen(*runner_, static_cast<int32_t>(cache_.num_blocks), model_->config, gc);
-  auto out = gen.generate(reqs);
-  ASSERT_TRUE(out.ok()) << out.error().message();
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    EXPECT_EQ((*out)[i].output_ids, golden_["cases"][i]["greedy_ids"].get<std::vector<int32_t>>()) << "case " << i;
-    EXPECT_EQ((*out)[i].finish_reason, "length");
+  for (size_t i = 0; i < streams.size(); ++i) {
+    std::vector<int32_t> ids;
+    std::string reason;
+    while (!streams[i]->done())
+      for (const auto& e : streams[i]->next()) {
+        ids.insert(ids.end(), e.token_ids.begin(), e.token_ids.end());
+        if (e.finished) reason = e.finish_reason;
+      }
+    EXPECT_EQ(ids, golden_["cases"][i]["greedy_ids"].get<std::vector<int32_t>>()) << "case " << i;
+    EXPECT_EQ(reason, "length");
   }
 }
 
