@@ -9,24 +9,17 @@
 
 #include "cli/commands.h"
 #include "core/logging.h"
-#include "engine/engine.h"
+#include "cli/engine_setup.h"
 
 namespace strata::cli {
 
 namespace {
 struct GenerateArgs {
-  LoadOptions load;
+  EngineArgs engine;
   std::vector<std::string> prompts;
   std::string prompts_file;
   SamplingParams sampling;
-  uint64_t seed = 0;
-  bool seed_set = false;
-  bool no_prefix_caching = false;
   bool json = false;
-  int block_size = 16;
-  std::string kv_cache_memory = "4GiB";
-  int32_t max_num_seqs = 256;
-  int32_t max_num_batched_tokens = 2048;
 };
 
 Result<std::vector<std::string>> read_prompts(const GenerateArgs& a) {
@@ -45,49 +38,25 @@ Result<std::vector<std::string>> read_prompts(const GenerateArgs& a) {
 int run_generate(const GenerateArgs& a) {
   auto prompts = read_prompts(a);
   if (!prompts.ok()) return fail("generate", prompts.error().message());
-  auto kv_bytes = parse_bytes(a.kv_cache_memory);
-  if (!kv_bytes.ok()) return fail("generate", "--kv-cache-memory " + kv_bytes.error().message());
-  if (a.block_size <= 0 || a.block_size > 1024) return fail("generate", "--block-size must be in [1, 1024]");
-  LoadOptions lo = a.load;
-  lo.seed = a.seed;
-  auto t0 = std::chrono::steady_clock::now();
-  auto loaded = load_model(lo);
-  if (!loaded.ok()) return fail("generate", loaded.error().message());
-  LoadedModel& m = *loaded;
-  LOG_INFO("loaded {} ({} layers, hidden {}, vocab {}) in {:.2f} s; max_model_len {}", m.name,
-           m.config.num_hidden_layers, m.config.hidden_size, m.config.vocab_size,
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), m.max_model_len);
-
+  auto stack_or = load_stack(a.engine);
+  if (!stack_or.ok()) return fail("generate", stack_or.error().message());
+  EngineStack& stack = **stack_or;
+  LoadedModel& m = stack.model;
   std::vector<EngineRequest> requests;
-  int64_t blocks_needed = 0;
+  int64_t tokens_needed = 0;  // all samples at once: the KV cache needs no more
   for (size_t i = 0; i < prompts->size(); ++i) {
     EngineRequest r;
     r.id = "prompt-" + std::to_string(i);
     r.prompt_ids = m.tokenizer->encode((*prompts)[i], true);
     r.params = a.sampling;
-    if (a.seed_set) r.params.seed = a.seed + i;
-    const int64_t total = std::min<int64_t>(static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_tokens,
-                                            m.max_model_len);
-    blocks_needed += r.params.n * ((total + a.block_size - 1) / a.block_size);
+    if (a.engine.seed_set) r.params.seed = a.engine.seed + i;
+    const int64_t blocks = (std::min<int64_t>(static_cast<int64_t>(r.prompt_ids.size()) + r.params.max_tokens,
+                                              m.max_model_len) + a.engine.block_size - 1) / a.engine.block_size;
+    tokens_needed += r.params.n * blocks * a.engine.block_size;
     requests.push_back(std::move(r));
   }
-  // KV memory: what all prompts need at once, at most --kv-cache-memory.
-  const int64_t per_block = m.model->kv_bytes_per_block(a.block_size);
-  const int64_t budget_blocks = *kv_bytes / per_block;
-  if (budget_blocks < 1) return fail("generate", "--kv-cache-memory is smaller than one KV block");
-  const int64_t num_blocks = std::min(blocks_needed, budget_blocks);
-  KvCache cache = m.model->allocate_kv_cache(num_blocks, a.block_size);
-  ModelRunner runner(*m.model, *m.backend, cache);
-  EngineConfig ec;
-  ec.scheduler.max_model_len = m.max_model_len;
-  ec.scheduler.max_num_seqs = a.max_num_seqs;
-  ec.scheduler.max_num_batched_tokens = a.max_num_batched_tokens;
-  ec.block_size = a.block_size;
-  ec.num_blocks = static_cast<int32_t>(num_blocks);
-  ec.enable_prefix_caching = !a.no_prefix_caching;
-  ec.seed = a.seed;
-  Engine engine(runner, *m.tokenizer, m.config, ec);
-
+  if (Status st = start_engine(stack, a.engine, tokens_needed); !st.ok()) return fail("generate", st.error().message());
+  Engine& engine = *stack.engine;
   auto t2 = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<RequestStream>> streams;
   for (const auto& r : requests) {
@@ -147,7 +116,7 @@ int run_generate(const GenerateArgs& a) {
 Runner add_generate_command(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "generate text offline for one or more prompts (batched)");
-  add_model_flags(*cmd, a->load);
+  add_engine_flags(*cmd, a->engine);
   cmd->add_option("--prompt,-p", a->prompts, "prompt text (repeatable)");
   cmd->add_option("--prompts-file", a->prompts_file, "file with one prompt per line");
   cmd->add_option("--max-tokens", a->sampling.max_tokens, "tokens to generate per prompt")->capture_default_str();
@@ -158,22 +127,14 @@ Runner add_generate_command(CLI::App& app) {
   cmd->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens (0 or -1 = all)")->capture_default_str();
   cmd->add_option("--min-p", a->sampling.min_p, "drop tokens below min_p x the top probability")
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--seed", a->seed, "random seed: dummy weights, and prompt i samples with seed + i")
-      ->capture_default_str()
-      ->each([a](const std::string&) { a->seed_set = true; });
   cmd->add_option("-n,--n", a->sampling.n, "samples per prompt")->capture_default_str();
   cmd->add_option("--presence-penalty", a->sampling.presence_penalty, "[-2, 2]");
   cmd->add_option("--frequency-penalty", a->sampling.frequency_penalty, "[-2, 2]");
   cmd->add_option("--repetition-penalty", a->sampling.repetition_penalty, "> 0; 1 = off");
   cmd->add_option("--stop", a->sampling.stop, "stop string (repeatable)");
   cmd->add_option("--min-tokens", a->sampling.min_tokens, "generate at least this many tokens");
-  cmd->add_flag("--no-enable-prefix-caching", a->no_prefix_caching, "disable automatic prefix caching");
   cmd->add_flag("--ignore-eos", a->sampling.ignore_eos, "keep generating after EOS");
   cmd->add_flag("--json", a->json, "one JSON object per prompt: prompt_token_ids, output_token_ids, text, finish_reason");
-  cmd->add_option("--block-size", a->block_size, "tokens per KV block")->capture_default_str();
-  cmd->add_option("--kv-cache-memory", a->kv_cache_memory, "KV cache bytes at most (e.g. 4GiB)")->capture_default_str();
-  cmd->add_option("--max-num-seqs", a->max_num_seqs, "sequences per step")->capture_default_str();
-  cmd->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "tokens per step")->capture_default_str();
   return [a]() {
     if (a->sampling.top_p <= 0.0f) return fail("generate", "--top-p must be in (0, 1]");
     if (a->sampling.max_tokens < 1) return fail("generate", "--max-tokens must be at least 1");

@@ -1,6 +1,7 @@
 // strata: an LLM inference engine with an OpenAI-compatible server.
 //   strata generate [--model DIR] --prompt TEXT ...   offline generation
 //   strata tokenize --model DIR TEXT                  print token ids
+//   strata bench throughput [--model DIR] ...         offline throughput
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "strata 0.1.0");
   auto generate = strata::cli::add_generate_command(app);
   auto tokenize = strata::cli::add_tokenize_command(app);
+  auto bench = strata::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -27,5 +29,6 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("generate")) return generate();
   if (app.got_subcommand("tokenize")) return tokenize();
+  if (app.got_subcommand("bench")) return bench();
   return 2;
 }

@@ -118,6 +118,17 @@ Value Value::function(std::string name, NativeFn fn) {
   return v;
 }
 
+Value Value::iterator(std::string type_name, std::string repr, std::vector<Value> items) {
+  Value v;
+  v.kind_ = ValueKind::kIterator;
+  v.ptr_ = std::make_shared<IteratorState>(IteratorState{std::move(type_name), std::move(repr), std::move(items), 0});
+  return v;
+}
+
+IteratorState* Value::as_iterator() const {
+  return is_iterator() ? const_cast<IteratorState*>(static_cast<const IteratorState*>(ptr_.get())) : nullptr;
+}
+
 const std::string& Value::as_string() const {
   static const std::string kEmpty;
   return kind_ == ValueKind::kString ? *static_cast<const std::string*>(ptr_.get()) : kEmpty;
@@ -158,6 +169,7 @@ std::string type_name(const Value& v) {
     case ValueKind::kDict: return "dict";
     case ValueKind::kObject: return v.as_object()->type_name();
     case ValueKind::kFunction: return "function";
+    case ValueKind::kIterator: return v.as_iterator()->type_name;
   }
   return "object";
 }
@@ -203,7 +215,8 @@ bool truthy(const Value& v) {
     case ValueKind::kTuple: return !v.as_list().empty();
     case ValueKind::kDict: return v.as_dict().size() != 0;
     case ValueKind::kObject:
-    case ValueKind::kFunction: return true;
+    case ValueKind::kFunction:
+    case ValueKind::kIterator: return true;
   }
   return false;
 }
@@ -383,6 +396,7 @@ void append_repr(std::string& out, const Value& v) {
     }
     case ValueKind::kObject: out += v.as_object()->repr(); return;
     case ValueKind::kFunction: out += "<function " + v.as_function().name + ">"; return;
+    case ValueKind::kIterator: out += v.as_iterator()->repr; return;
   }
 }
 

@@ -37,6 +37,7 @@ enum class ValueKind : uint8_t {
   kDict,
   kObject,
   kFunction,
+  kIterator,  // one-shot iterator: generators from map/select/..., reversed(), dict.items()
 };
 
 // Why a value is undefined; used for jinja2's error messages when an undefined value is used in
@@ -61,6 +62,16 @@ class Dict {
 
  private:
   std::vector<Entry> entries_;
+};
+
+// State of a one-shot iterator (Python generator or reverse iterator). Items are computed when
+// the iterator is made; consuming them (for, list, join, first, `in`) advances `pos`, so a second
+// pass sees what is left, as in Python.
+struct IteratorState {
+  std::string type_name;  // "generator", "list_reverseiterator", ...
+  std::string repr;       // "<generator object sync_do_map at 0x...>"
+  std::vector<Value> items;
+  size_t pos = 0;
 };
 
 struct CallArgs {
@@ -101,6 +112,7 @@ class Value {
   static Value dict(Dict d);
   static Value object(std::shared_ptr<Object> obj);
   static Value function(std::string name, NativeFn fn);
+  static Value iterator(std::string type_name, std::string repr, std::vector<Value> items);
 
   ValueKind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == ValueKind::kUndefined; }
@@ -117,6 +129,7 @@ class Value {
   bool is_dict() const { return kind_ == ValueKind::kDict; }
   bool is_object() const { return kind_ == ValueKind::kObject; }
   bool is_function() const { return kind_ == ValueKind::kFunction; }
+  bool is_iterator() const { return kind_ == ValueKind::kIterator; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == ValueKind::kBool ? (b_ ? 1 : 0) : i_; }
@@ -126,6 +139,7 @@ class Value {
   const Dict& as_dict() const;
   Object* as_object() const;
   const Function& as_function() const;
+  IteratorState* as_iterator() const;
   const UndefinedInfo* undefined_info() const;
 
   // Identity for `is sameas` and namespace checks.

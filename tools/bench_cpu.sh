@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# CPU decode speed of a Llama-3.2-1B-shaped model with dummy weights (the real config.json and the
-# Llama 3.1 tokenizer from ../shared/testdata), at batch 1 and batch 8, against the memory roofline
-# measured in the same run: copy bandwidth / bytes of f32 weights read per decode step.
-#   tools/bench_cpu_generate.sh [build/cpu] [max_tokens=64]
+# CPU figures for a Llama-3.2-1B-shaped model with dummy weights (the real config.json and the
+# Llama 3.1 tokenizer from ../shared/testdata), each over a limit measured in the same run:
+#  1. `strata generate` decode at batch 1 and 8 over the memory roofline (copy bandwidth / bytes of
+#     f32 weights read per decode step);
+#  2. `strata bench throughput` (random prompts) over the fp32 GEMM rate (OpenBLAS sgemm 2048^3):
+#     achieved model FLOP/s = total tokens/s x 2 x parameters.
+#   tools/bench_cpu.sh [build/cpu] [max_tokens=32] [num_prompts=32] [input_len=128] [output_len=32]
 set -euo pipefail
 build=${1:-build/cpu}
-max_tokens=${2:-64}
+max_tokens=${2:-32}
+num_prompts=${3:-32}
+input_len=${4:-128}
+output_len=${5:-32}
 testdata=$(cd "$(dirname "$0")/../../shared/testdata" && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -14,7 +20,9 @@ cp "$testdata/llama3-hf-configs/Llama-3.2-1B.generation_config.json" "$dir/gener
 gunzip -c "$testdata/hf-tokenizers/llama-3.1-instruct/tokenizer.json.gz" >"$dir/tokenizer.json"
 cp "$testdata/hf-tokenizers/llama-3.1-instruct/tokenizer_config.json" "$dir/"
 
-bw=$("$build/strata_membw" 1 | awk '{print $2}')
+perf=$("$build/strata_hostperf" 1)
+bw=$(awk '/copy_bandwidth_GBps/ {print $2}' <<<"$perf")
+gemm=$(awk '/sgemm_GFLOPs/ {print $2}' <<<"$perf")
 # Weights read per decode step (f32 on the CPU backend): all parameters of Llama-3.2-1B, the tied
 # embedding counted once (it is read as the LM head).
 params=$(python3 -c "
@@ -36,3 +44,11 @@ for batch in 1 8; do
   steps=$(python3 -c "print(f'{$tps/$batch:.2f}')")
   printf "%-6s %-14s %-16s %-12s\n" "$batch" "$tps" "$steps" "$(python3 -c "print(f'{$steps/$roof:.2f}')")"
 done
+
+out=$("$build/strata" bench throughput --model "$dir" --load-format dummy --num-prompts "$num_prompts" \
+      --input-len "$input_len" --output-len "$output_len" 2>/dev/null)
+echo "$out"
+total=$(sed -nE 's/.* ([0-9.]+) total tokens\/s.*/\1/p' <<<"$out")
+python3 -c "
+f = $total * 2 * $params / 1e9
+print(f'bench throughput {$num_prompts}x{$input_len}in/{$output_len}out: {f:.1f} model GFLOP/s = {f / $gemm:.2f} of sgemm {$gemm} GFLOP/s')"

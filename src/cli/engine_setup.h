@@ -1,0 +1,44 @@
+// Flags shared by every command that runs the engine (generate, bench throughput, serve) and the
+// code that turns them into a loaded model, a KV cache sized from --kv-cache-memory, and an Engine.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/engine.h"
+#include "runtime/model_loader.h"
+
+namespace strata::cli {
+
+struct EngineArgs {
+  LoadOptions load;
+  int block_size = 16;
+  std::string kv_cache_memory = "4GiB";
+  int32_t max_num_seqs = 256;
+  int64_t max_num_batched_tokens = 2048;
+  bool no_prefix_caching = false;
+  bool no_chunked_prefill = false;
+  bool priority_policy = false;
+  uint64_t seed = 0;
+  bool seed_set = false;
+};
+
+// The model, its KV cache, runner and engine, torn down in the right order.
+struct EngineStack {
+  LoadedModel model;
+  KvCache cache;
+  std::unique_ptr<ModelRunner> runner;
+  std::unique_ptr<Engine> engine;
+  ~EngineStack() { engine.reset(); }
+};
+
+void add_engine_flags(CLI::App& cmd, EngineArgs& a);
+// Loads the model (stack->engine stays empty).
+Result<std::unique_ptr<EngineStack>> load_stack(const EngineArgs& a);
+// Sizes the KV cache (at most --kv-cache-memory; when `tokens_hint` > 0, as offline runs that know
+// their work pass, no more than those tokens' blocks) and starts the engine.
+Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint = 0);
+
+}  // namespace strata::cli
