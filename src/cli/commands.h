@@ -16,6 +16,7 @@ using Runner = std::function<int()>;
 Runner add_generate_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
+Runner add_serve_command(CLI::App& app);
 
 // Flags every command that loads a model shares (--model, --tokenizer, --load-format, --seed, ...).
 void add_model_flags(CLI::App& cmd, LoadOptions& o);

@@ -43,7 +43,7 @@ Result<std::unique_ptr<EngineStack>> load_stack(const EngineArgs& a) {
   return stack;
 }
 
-Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint) {
+Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint, std::function<void(int64_t)> on_step) {
   STRATA_TRY(int64_t kv_bytes, parse_bytes(a.kv_cache_memory));
   LoadedModel& m = stack.model;
   const int64_t per_block = m.model->kv_bytes_per_block(a.block_size);
@@ -68,6 +68,7 @@ Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint
   ec.num_blocks = static_cast<int32_t>(num_blocks);
   ec.enable_prefix_caching = !a.no_prefix_caching;
   ec.seed = a.seed;
+  ec.on_step = std::move(on_step);
   stack.engine = std::make_unique<Engine>(*stack.runner, *m.tokenizer, m.config, ec);
   return ok_status();
 }

@@ -2,6 +2,7 @@
 // code that turns them into a loaded model, a KV cache sized from --kv-cache-memory, and an Engine.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,7 @@ void add_engine_flags(CLI::App& cmd, EngineArgs& a);
 Result<std::unique_ptr<EngineStack>> load_stack(const EngineArgs& a);
 // Sizes the KV cache (at most --kv-cache-memory; when `tokens_hint` > 0, as offline runs that know
 // their work pass, no more than those tokens' blocks) and starts the engine.
-Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint = 0);
+Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint = 0,
+                    std::function<void(int64_t)> on_step = nullptr);
 
 }  // namespace strata::cli

@@ -120,6 +120,7 @@ void Engine::finish(Seq& s, const std::string& reason, StreamEvent e) {
   scheduler_.remove(&s.req);
   s.times.finished = now_s();
   e.index = s.index;
+  if (e.time == 0) e.time = s.times.finished;
   e.finished = true;
   e.finish_reason = reason;
   e.times = s.times;
@@ -194,6 +195,7 @@ void Engine::step() {
   }
   std::vector<float> logits = runner_.step(chunks);
   scheduler_.on_step_done(plan);
+  if (config_.on_step) config_.on_step(plan.num_tokens);
   ++counters_.num_steps;
   const size_t vocab = static_cast<size_t>(model_.vocab_size);
   size_t row = 0;
@@ -224,6 +226,7 @@ void Engine::step() {
     ++counters_.generation_tokens;
     StreamEvent e;
     e.index = s.index;
+    e.time = now_s();
     e.token_ids = {res.token};
     if (res.logprobs) e.logprobs.push_back(std::move(*res.logprobs));
     if (!s.first_token_sent) {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,7 @@ struct EngineConfig {
   bool enable_prefix_caching = true;
   uint64_t seed = 0;
   int max_logprobs = kDefaultMaxLogprobs;
+  std::function<void(int64_t num_tokens)> on_step;  // engine thread, after each model step (metrics)
 };
 
 struct EngineRequest {

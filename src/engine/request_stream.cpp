@@ -3,12 +3,15 @@
 namespace strata {
 
 void RequestStream::push(StreamEvent e) {
+  std::function<void()> notify;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (e.finished) --pending_samples_;
     events_.push_back(std::move(e));
+    notify = notify_;
   }
   cv_.notify_all();
+  if (notify) notify();
 }
 
 std::vector<StreamEvent> RequestStream::next(std::optional<std::chrono::milliseconds> timeout) {

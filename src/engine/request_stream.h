@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@ struct StreamEvent {
   std::optional<std::string> stop_string;   // stop reason when a stop string matched
   std::optional<int32_t> stop_token;        // stop reason when a stop_token_id matched
   int64_t num_output_tokens = 0;         // total so far
+  double time = 0;                       // when the engine produced it (steady clock, seconds)
   RequestTimes times;                    // on the finishing event
 };
 
@@ -47,12 +49,19 @@ class RequestStream {
   bool done() const;
 
   void push(StreamEvent e);  // engine thread
+  // Called (on the engine thread, after the event is queued) whenever an event arrives; set before
+  // submitting work that could push. The callback must be cheap (e.g. post a task elsewhere).
+  void set_notify(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    notify_ = std::move(fn);
+  }
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<StreamEvent> events_;
   int pending_samples_;
+  std::function<void()> notify_;
 };
 
 }  // namespace strata

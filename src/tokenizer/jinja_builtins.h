@@ -3,7 +3,10 @@
 // raise_exception and strftime_now) and the Python methods of str/dict/list values.
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "tokenizer/jinja_value.h"
@@ -31,9 +34,17 @@ std::optional<Value> find_method(const Value& self, std::string_view name);
 // ones keep their defaults). `function` names the callee in error messages.
 struct ParamSpec {
   std::string_view name;
-  Value default_value;
+  Value default_value;  // undefined: a required parameter
+  bool required = false;
 };
 Result<std::vector<Value>> bind_args(std::string_view function, const CallArgs& args,
                                      std::initializer_list<ParamSpec> params);
+
+// Helpers shared by the builtin files.
+// jinja2's make_attrgetter: "a.b.0" looked up item by item (getitem semantics); `fallback`
+// replaces an undefined result at any step when it is not undefined itself.
+Result<Value> get_attribute_path(Interpreter& in, const Value& item, const Value& attribute, const Value& fallback);
+// Lower-cases strings (jinja2's ignore_case) and leaves other values alone.
+Value ignore_case(const Value& v);
 
 }  // namespace strata::jinja

@@ -6,7 +6,7 @@ namespace strata::jinja {
 
 Result<Value> Interpreter::lookup_name(const std::string& name, const ScopePtr& scope) {
   if (const Value* v = scope->lookup(name)) return *v;
-  return Value::undefined(UndefinedInfo{.name = name});
+  return undefined_name(name);
 }
 
 Status Interpreter::eval_args(const Expr& e, const ScopePtr& scope, CallArgs& args) {
@@ -65,16 +65,8 @@ Result<Value> Interpreter::eval_compare(const Expr& e, const ScopePtr& scope) {
       result = equals(left, right);
     } else if (op == "!=") {
       result = !equals(left, right);
-    } else if (op == "<") {
-      STRATA_TRY(result, less_than(left, right, "<"));
-    } else if (op == ">") {
-      STRATA_TRY(result, less_than(right, left, ">"));
-    } else if (op == "<=") {
-      STRATA_TRY(bool greater, less_than(right, left, "<="));
-      result = !greater;
-    } else if (op == ">=") {
-      STRATA_TRY(bool less, less_than(left, right, ">="));
-      result = !less;
+    } else if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+      STRATA_TRY(result, compare_values(op, left, right));
     } else if (op == "in") {
       STRATA_TRY(result, contains(right, left));
     } else {  // notin
@@ -110,9 +102,13 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
         if (sl.c) {
           STRATA_TRY(step, eval(*sl.c, scope));
         }
+        if (obj.is_dict()) return Error("unhashable type: 'slice'");
+        if (!obj.is_string() && !obj.is_sequence()) {
+          return make_error("'{}' object is not subscriptable", type_name(obj));
+        }
         STRATA_TRY(std::optional<Value> sliced, slice_value(obj, start, stop, step));
         if (sliced) return *sliced;
-        return Value::undefined(UndefinedInfo{.name = "slice", .owner = object_type_repr(obj), .name_is_str = false});
+        return Error("slice indices must be integers or None or have an __index__ method");
       }
       STRATA_TRY(Value key, eval(*e.b, scope));
       return getitem(obj, key);
@@ -167,9 +163,8 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       STRATA_TRY(Value test, eval(*e.a, scope));
       if (truthy(test)) return eval(*e.b, scope);
       if (e.c) return eval(*e.c, scope);
-      return Value::undefined(UndefinedInfo{
-          .hint = fmt::format("the inline if-expression on line {} evaluated to false and no else section was defined.",
-                              e.line)});
+      return undefined_hint(fmt::format(
+          "the inline if-expression on line {} evaluated to false and no else section was defined.", e.line));
     }
     case ExprKind::kList:
     case ExprKind::kTuple: {

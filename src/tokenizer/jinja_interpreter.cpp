@@ -33,11 +33,11 @@ class LoopObject : public Object {
     if (name == "depth") return Value::integer(1);
     if (name == "depth0") return Value::integer(0);
     if (name == "previtem") {
-      if (i == 0) return Value::undefined(UndefinedInfo{.hint = "there is no previous item"});
+      if (i == 0) return undefined_hint("there is no previous item");
       return (*items_)[index_ - 1];
     }
     if (name == "nextitem") {
-      if (i + 1 >= length) return Value::undefined(UndefinedInfo{.hint = "there is no next item"});
+      if (i + 1 >= length) return undefined_hint("there is no next item");
       return (*items_)[index_ + 1];
     }
     if (name == "cycle") {
@@ -132,7 +132,8 @@ Result<std::vector<Value>> iterate(const Value& v) {
 
 Result<std::string> Interpreter::render(const TemplateAst& ast, const Dict& context) {
   globals_ = std::make_shared<Scope>(nullptr);
-  for (const auto& [k, v] : make_globals().entries()) globals_->set(k.as_string(), v);
+  Dict globals = make_globals();
+  for (const auto& [k, v] : globals.entries()) globals_->set(k.as_string(), v);
   auto root = std::make_shared<Scope>(globals_);
   for (const auto& [k, v] : context.entries()) {
     if (k.is_string()) root->set(k.as_string(), v);
@@ -316,13 +317,13 @@ Result<Value> Interpreter::invoke_macro(const Stmt& s, const ScopePtr& defining,
         if (!v.ok()) return v.error();
         value = std::move(v).value();
       } else {
-        value = Value::undefined(UndefinedInfo{.name = param, .hint = "parameter '" + param + "' was not provided"});
+        value = undefined_hint("parameter '" + param + "' was not provided", param);
       }
     }
     scope->set(param, std::move(*value));
   }
   if (s.uses_caller && !found_caller) {
-    Value caller = Value::undefined(UndefinedInfo{.name = "caller", .hint = "No caller defined"});
+    Value caller = undefined_hint("No caller defined", "caller");
     for (auto it = kwargs.begin(); it != kwargs.end(); ++it) {
       if (it->first == "caller") {
         caller = std::move(it->second);
@@ -394,7 +395,7 @@ Result<Value> Interpreter::getattr(const Value& obj, std::string_view name) {
       break;
     default: break;
   }
-  return Value::undefined(UndefinedInfo{.name = std::string(name), .owner = object_type_repr(obj)});
+  return undefined_attribute(obj, std::string(name));
 }
 
 Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
@@ -411,9 +412,9 @@ Result<Value> Interpreter::getitem(const Value& obj, const Value& key) {
     } else if (obj.is_object()) {
       if (auto v = obj.as_object()->get_attr(name)) return *v;
     }
-    return Value::undefined(UndefinedInfo{.name = name, .owner = object_type_repr(obj)});
+    return undefined_attribute(obj, name);
   }
-  return Value::undefined(UndefinedInfo{.name = repr(key), .owner = object_type_repr(obj), .name_is_str = false});
+  return undefined_element(obj, key);
 }
 
 Result<Value> Interpreter::apply_filter(std::string_view name, const Value& input, CallArgs& args) {

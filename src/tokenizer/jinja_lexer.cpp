@@ -362,6 +362,8 @@ class Lexer {
     size_t int_end = digits(p);
     size_t end = int_end;
     bool is_float = false;
+    // float_re's (?<!\.): `x.1.2` is x[1][2], not x[1.2].
+    if (p > 0 && src_[p - 1] == '.') return lex_integer();
     if (end + 1 < src_.size() && src_[end] == '.' && std::isdigit(static_cast<unsigned char>(src_[end + 1]))) {
       end = digits(end + 1);
       is_float = true;
@@ -471,6 +473,9 @@ std::string describe_token(const Token& token) {
     case TokenType::kBlockBegin: return "begin of statement block";
     case TokenType::kBlockEnd: return "end of statement block";
     case TokenType::kEof: return "end of template";
+    case TokenType::kString: return "string";
+    case TokenType::kInteger: return "integer";
+    case TokenType::kFloat: return "float";
     default: return token.value;
   }
 }

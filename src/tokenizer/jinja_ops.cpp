@@ -53,7 +53,7 @@ Result<Value> arith(std::string_view op, const Value& a, const Value& b) {
     if (ints) {
       int64_t x = a.as_int();
       int64_t y = b.as_int();
-      if (y == 0) return Error("integer division or modulo by zero");
+      if (y == 0) return Error(op == "//" ? "integer division or modulo by zero" : "integer modulo by zero");
       int64_t q = x / y;
       int64_t m = x % y;
       if (m != 0 && ((m < 0) != (y < 0))) {

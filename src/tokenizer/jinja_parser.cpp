@@ -58,6 +58,12 @@ void scan_names(const StmtList& body, Stmt& macro) {
   }
 }
 
+struct DepthGuard {
+  explicit DepthGuard(int& depth) : depth_(depth) { ++depth_; }
+  ~DepthGuard() { --depth_; }
+  int& depth_;
+};
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -129,6 +135,12 @@ class Parser {
   }
 
   Result<StmtList> subparse(std::initializer_list<std::string_view> end_tokens) {
+    DepthGuard guard(block_depth_);
+    if (block_depth_ > kMaxNesting) return fail("blocks nested too deeply");
+    return subparse_inner(end_tokens);
+  }
+
+  Result<StmtList> subparse_inner(std::initializer_list<std::string_view> end_tokens) {
     StmtList body;
     while (!at(TokenType::kEof)) {
       const Token& tok = cur();
@@ -438,6 +450,8 @@ class Parser {
   }
 
   Result<ExprPtr> parse_expression(bool with_condexpr) {
+    DepthGuard guard(expr_depth_);
+    if (expr_depth_ > kMaxNesting) return fail("expression nested too deeply");
     if (!with_condexpr) return parse_or();
     int line = cur().line;
     STRATA_TRY(ExprPtr expr, parse_or());
@@ -484,6 +498,8 @@ class Parser {
   }
 
   Result<ExprPtr> parse_not() {
+    DepthGuard guard(expr_depth_);
+    if (expr_depth_ > kMaxNesting) return fail("expression nested too deeply");
     if (at_name("not")) {
       auto e = make_expr(ExprKind::kNot, cur().line);
       advance();
@@ -582,6 +598,12 @@ class Parser {
   }
 
   Result<ExprPtr> parse_unary(bool with_filter) {
+    DepthGuard guard(expr_depth_);
+    if (expr_depth_ > kMaxNesting) return fail("expression nested too deeply");
+    return parse_unary_inner(with_filter);
+  }
+
+  Result<ExprPtr> parse_unary_inner(bool with_filter) {
     ExprPtr node;
     if (at_op("-") || at_op("+")) {
       node = make_expr(at_op("-") ? ExprKind::kNeg : ExprKind::kPos, cur().line);
@@ -848,8 +870,12 @@ class Parser {
     return n;
   }
 
+  static constexpr int kMaxNesting = 200;
+
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int expr_depth_ = 0;
+  int block_depth_ = 0;
   bool soft_ = false;
   int loop_depth_ = 0;
 };

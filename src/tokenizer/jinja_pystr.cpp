@@ -187,7 +187,7 @@ std::string py_title(const std::string& s) {
     if (previous_cased) {
       append_lower(out, cp);
     } else {
-      append_upper(out, cp);
+      append_title(out, cp);
     }
     previous_cased = is_cased(cp);
   }
@@ -199,7 +199,7 @@ std::string py_capitalize(const std::string& s) {
   bool first = true;
   for (char32_t cp : utf8_decode(s)) {
     if (first) {
-      append_upper(out, cp);
+      append_title(out, cp);
       first = false;
     } else {
       append_lower(out, cp);
@@ -450,7 +450,10 @@ Result<std::string> py_str_format(Interpreter& in, const std::string& format, co
       if (format[j] == '{') ++depth;
       if (format[j] == '}') --depth;
     }
-    if (depth != 0) return Error("expected '}' before end of string");
+    if (depth != 0) {
+      return Error(j - i <= 1 || format.find('}', i) == std::string::npos ? "Single '{' encountered in format string"
+                                                                           : "expected '}' before end of string");
+    }
     std::string field = format.substr(i + 1, j - i - 2);
     i = j - 1;
     std::string spec;

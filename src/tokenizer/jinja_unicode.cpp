@@ -189,4 +189,20 @@ void append_lower(std::u32string& out, char32_t cp) {
   out.push_back(to_py_lower(cp));
 }
 
+void append_title(std::u32string& out, char32_t cp) {
+  if (cp == 0xDF) {
+    out += U"Ss";
+    return;
+  }
+  if (cp >= 0x1C4 && cp <= 0x1CC) {
+    out.push_back(0x1C5 + 3 * ((cp - 0x1C4) / 3));
+    return;
+  }
+  if (cp >= 0x1F1 && cp <= 0x1F3) {
+    out.push_back(0x1F2);
+    return;
+  }
+  append_upper(out, cp);
+}
+
 }  // namespace strata::jinja

@@ -31,5 +31,7 @@ char32_t to_py_lower(char32_t cp);
 // Appends Python's str.upper()/lower() of one code point (full mapping for the few that expand).
 void append_upper(std::u32string& out, char32_t cp);
 void append_lower(std::u32string& out, char32_t cp);
+// Python's title-case mapping (str.title/capitalize): ß -> "Ss", ǆ -> ǅ, else upper case.
+void append_title(std::u32string& out, char32_t cp);
 
 }  // namespace strata::jinja

@@ -154,6 +154,43 @@ const UndefinedInfo* Value::undefined_info() const {
   return is_undefined() ? static_cast<const UndefinedInfo*>(ptr_.get()) : nullptr;
 }
 
+Value undefined_name(std::string name) {
+  UndefinedInfo info;
+  info.name = std::move(name);
+  return Value::undefined(std::move(info));
+}
+
+Value undefined_attribute(const Value& owner, std::string name) {
+  UndefinedInfo info;
+  info.name = std::move(name);
+  info.owner = object_type_repr(owner);
+  return Value::undefined(std::move(info));
+}
+
+Value undefined_element(const Value& owner, const Value& key) {
+  if (key.is_string()) return undefined_attribute(owner, key.as_string());
+  UndefinedInfo info;
+  info.name = repr(key);
+  info.owner = object_type_repr(owner);
+  info.name_is_str = false;
+  return Value::undefined(std::move(info));
+}
+
+Value undefined_hint(std::string hint, std::string name) {
+  UndefinedInfo info;
+  info.name = std::move(name);
+  info.hint = std::move(hint);
+  return Value::undefined(std::move(info));
+}
+
+Value undefined_unsafe(const Value& owner, std::string name) {
+  UndefinedInfo info;
+  info.name = std::move(name);
+  info.owner = type_name(owner);
+  info.unsafe = true;
+  return Value::undefined(std::move(info));
+}
+
 // ---- type names and undefined messages -------------------------------------------------------
 
 std::string type_name(const Value& v) {
@@ -274,6 +311,24 @@ Result<bool> less_than(const Value& a, const Value& b, std::string_view op) {
   if (b.is_undefined()) return undefined_error(b);
   return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a),
                     type_name(b));
+}
+
+Result<bool> compare_values(std::string_view op, const Value& a, const Value& b) {
+  if (a.is_undefined()) return undefined_error(a);
+  if (b.is_undefined()) return undefined_error(b);
+  bool orderable = (a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) ||
+                   (a.is_list() && b.is_list()) || (a.is_tuple() && b.is_tuple());
+  if (!orderable) {
+    return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a), type_name(b));
+  }
+  if (op == "<") return less_than(a, b, op);
+  if (op == ">") return less_than(b, a, op);
+  if (op == "<=") {
+    STRATA_TRY(bool gt, less_than(b, a, op));
+    return !gt;
+  }
+  STRATA_TRY(bool lt, less_than(a, b, op));
+  return !lt;
 }
 
 // ---- str() and repr() ------------------------------------------------------------------------

@@ -50,6 +50,13 @@ struct UndefinedInfo {
   bool unsafe = false;     // sandbox: access to an unsafe attribute (SecurityError)
 };
 
+// Undefined values as jinja2 makes them.
+Value undefined_name(std::string name);                        // "'x' is undefined"
+Value undefined_attribute(const Value& owner, std::string name);  // "'dict object' has no attribute 'x'"
+Value undefined_element(const Value& owner, const Value& key);    // "list object has no element 3"
+Value undefined_hint(std::string hint, std::string name = "");    // message = hint
+Value undefined_unsafe(const Value& owner, std::string name);     // sandbox SecurityError text
+
 class Dict {
  public:
   using Entry = std::pair<Value, Value>;
@@ -166,6 +173,8 @@ bool truthy(const Value& v);
 bool equals(const Value& a, const Value& b);
 // Python <; an Error for unorderable types (TypeError text).
 Result<bool> less_than(const Value& a, const Value& b, std::string_view op = "<");
+// Python `a op b` for op in < <= > >=, with the TypeError text naming a and b in that order.
+Result<bool> compare_values(std::string_view op, const Value& a, const Value& b);
 
 // Python str() as jinja2 prints a value ({{ x }}; undefined prints as "").
 std::string to_str(const Value& v);

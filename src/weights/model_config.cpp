@@ -197,6 +197,16 @@ Result<ModelConfig> load_model_config(const std::string& dir) {
     }
     if (g.contains("bos_token_id") && g["bos_token_id"].is_number_integer())
       c.bos_token_id = g["bos_token_id"].get<int64_t>();
+    auto num = [&](const char* f, std::optional<double>& out) {
+      if (g.contains(f) && g[f].is_number()) out = g[f].get<double>();
+    };
+    num("temperature", c.generation.temperature);
+    num("top_p", c.generation.top_p);
+    num("min_p", c.generation.min_p);
+    num("repetition_penalty", c.generation.repetition_penalty);
+    if (g.contains("top_k") && g["top_k"].is_number_integer()) c.generation.top_k = g["top_k"].get<int64_t>();
+    if (g.contains("max_new_tokens") && g["max_new_tokens"].is_number_integer())
+      c.generation.max_new_tokens = g["max_new_tokens"].get<int64_t>();
   }
   return c;
 }

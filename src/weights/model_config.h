@@ -33,6 +33,13 @@ struct RopeScaling {
   bool truncate = true;
 };
 
+// Sampling defaults a checkpoint's generation_config.json sets (vLLM applies them to requests that
+// omit the field).
+struct GenerationDefaults {
+  std::optional<double> temperature, top_p, min_p, repetition_penalty;
+  std::optional<int64_t> top_k, max_new_tokens;
+};
+
 struct ModelConfig {
   std::string architecture;  // e.g. "LlamaForCausalLM"
   std::string model_type;    // e.g. "llama"
@@ -56,6 +63,7 @@ struct ModelConfig {
   DType dtype = DType::kBF16;  // torch_dtype / dtype of the checkpoint
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;  // generation_config.json's, else config.json's
+  GenerationDefaults generation;
 };
 
 // Architectures this build can run (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM).
