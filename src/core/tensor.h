@@ -44,7 +44,7 @@ class Tensor {
  public:
   Tensor() = default;
   Tensor(TensorView view, std::shared_ptr<void> storage) : view_(std::move(view)), storage_(std::move(storage)) {}
-  // Host memory, 64-byte aligned, zero-initialised.
+  // Host memory, 64-byte aligned (page-aligned from 1 MiB), zero-initialised.
   static Tensor host(DType dtype, Shape shape);
 
   const TensorView& view() const { return view_; }
