@@ -204,27 +204,16 @@ void ApiServer::metrics(const std::shared_ptr<Exchange>& ex) {
 Result<std::string> ApiServer::render_chat(const ojson& body, bool add_generation_prompt, bool continue_final) const {
   if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
     return make_error("'messages' must be a non-empty list");
-  ojson messages = ojson::array();
-  for (const auto& m : body["messages"]) {
+  for (const auto& m : body["messages"])
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
       return make_error("each message needs a 'role' string");
-    ojson msg = m;
-    // Content given as parts: the text parts joined by newlines (vLLM's string content format).
-    if (m.contains("content") && m["content"].is_array()) {
-      std::string text;
-      bool first = true;
-      for (const auto& part : m["content"]) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text"))
-          return make_error("only text content parts are supported");
-        if (!first) text += "\n";
-        text += part["text"].get<std::string>();
-        first = false;
-      }
-      msg["content"] = text;
-    }
-    messages.push_back(std::move(msg));
-  }
   const ojson tools = body.contains("tools") && !body["tools"].is_null() ? body["tools"] : ojson(nullptr);
+  if (!tools.is_null()) {
+    if (!tools.is_array()) return make_error("'tools' must be a list of tools");
+    for (const auto& t : tools)
+      if (!t.is_object() || !t.contains("function") || !t["function"].is_object())
+        return make_error("each tool must be an object with type \"function\" and a \"function\" object");
+  }
   const ojson documents = body.contains("documents") ? body["documents"] : ojson(nullptr);
   ojson kwargs = body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()
                      ? body["chat_template_kwargs"]
@@ -243,6 +232,9 @@ Result<std::string> ApiServer::render_chat(const ojson& body, bool add_generatio
   if (!tmpl)
     return make_error("As of transformers v4.44, default chat template is no longer allowed, so you must provide a "
                       "chat template if the tokenizer does not define one.");
+  // As vLLM: content parts joined (or kept, for templates that loop over parts), null content "",
+  // unknown keys dropped, tool-call arguments parsed from their JSON strings.
+  STRATA_TRY(ojson messages, to_vllm_conversation(body["messages"], tmpl->content_format()));
   ojson ctx = make_chat_context(chat_, messages, tools, documents, add_generation_prompt && !continue_final, kwargs);
   STRATA_TRY(std::string text, tmpl->render(ctx));
   if (continue_final) {

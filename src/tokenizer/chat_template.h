@@ -14,11 +14,10 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "tokenizer/jinja_interpreter.h"
@@ -79,7 +78,8 @@ Result<ChatTemplateConfig> load_chat_template_config(const std::string& model_di
 // transformers' tokenizer.get_chat_template(name, tools): an explicit name picks that named
 // template; otherwise "tool_use" when the request has tools and the model has one, else the
 // default. An Error when the model has no chat template.
-Result<std::string> select_chat_template(const ChatTemplateConfig& config, const std::string& name, bool has_tools);
+Result<std::string> select_chat_template(const ChatTemplateConfig& config, const std::string& name,
+                                         bool has_tools);
 
 // vLLM's load_chat_template for --chat-template: the contents of the file at `arg`; if it cannot
 // be opened and `arg` contains "{", "}" or a newline, the string itself with Python
@@ -89,14 +89,25 @@ Result<std::string> load_chat_template_arg(const std::string& arg);
 // The variables transformers passes to the template: messages, tools (null when absent),
 // documents (null when absent), add_generation_prompt, the special tokens, then extra_kwargs
 // (chat_template_kwargs) which override the special tokens.
-nlohmann::ordered_json make_chat_context(const ChatTemplateConfig& config, const nlohmann::ordered_json& messages,
-                                         const nlohmann::ordered_json& tools, const nlohmann::ordered_json& documents,
-                                         bool add_generation_prompt,
-                                         const nlohmann::ordered_json& extra_kwargs = nlohmann::ordered_json::object());
+nlohmann::ordered_json make_chat_context(
+    const ChatTemplateConfig& config, const nlohmann::ordered_json& messages,
+    const nlohmann::ordered_json& tools, const nlohmann::ordered_json& documents, bool add_generation_prompt,
+    const nlohmann::ordered_json& extra_kwargs = nlohmann::ordered_json::object());
+
+// vLLM's parse_chat_messages for a text-only model: the conversation the template sees.
+// content_format is "string" (content parts' texts joined with "\n"; null content becomes "") or
+// "openai" (content becomes a list of {"type": "text", "text": ...}). Only role, content and
+// tool_calls/reasoning/reasoning_content (assistant), tool_call_id (tool), name, task and tools
+// (developer) are kept, in that order; tool messages' text parts are joined into a string; tool call
+// "arguments" given as JSON strings are parsed into objects (invalid JSON or null -> {}), and empty
+// tool_calls lists are dropped. Non-text content parts are an Error.
+Result<nlohmann::ordered_json> to_vllm_conversation(const nlohmann::ordered_json& messages,
+                                                    const std::string& content_format);
 
 // transformers' continue_final_message post-processing: cuts the rendered prompt right after the
 // final message's content so generation continues it. `final_content` is the last message's
 // content (a string, or a list of parts whose last "text" part is used).
-Result<std::string> apply_continue_final_message(const std::string& rendered, const nlohmann::ordered_json& final_content);
+Result<std::string> apply_continue_final_message(const std::string& rendered,
+                                                 const nlohmann::ordered_json& final_content);
 
 }  // namespace strata

@@ -17,7 +17,9 @@ void collect(const StmtList& body, std::vector<const Stmt*>& sets, std::vector<c
   }
 }
 
-bool is_var(const Expr& e, const std::string& name) { return e.kind == ExprKind::kName && e.name == name; }
+bool is_var(const Expr& e, const std::string& name) {
+  return e.kind == ExprKind::kName && e.name == name;
+}
 
 bool is_attr(const Expr& e, const std::string& name, const std::string& key) {
   if (e.kind == ExprKind::kGetitem) {

@@ -12,27 +12,27 @@
 namespace strata::jinja {
 
 enum class ExprKind : uint8_t {
-  kConst,      // constant
-  kName,       // name
-  kGetattr,    // a.name
-  kGetitem,    // a[b]
-  kSlice,      // a:b:c inside [] (null parts omitted)
-  kCall,       // a(args, kwargs, *dyn_args, **dyn_kwargs)
-  kFilter,     // a | name(args...); a is null inside {% filter %} / {% set x | f %}
-  kTest,       // a is name(args...)
-  kNeg,        // -a
-  kPos,        // +a
-  kNot,        // not a
-  kAnd,        // a and b
-  kOr,         // a or b
-  kBinary,     // a op b: + - * / // % **
-  kConcat,     // items joined with ~
-  kCompare,    // a ops[0] items[0] ops[1] items[1] ...
-  kCondExpr,   // b if a else c (c may be null)
-  kList,       // [items]
-  kTuple,      // (items)
-  kDict,       // {items[0]: items[1], ...}
-  kNsRef,      // name.attr as an assignment target
+  kConst,     // constant
+  kName,      // name
+  kGetattr,   // a.name
+  kGetitem,   // a[b]
+  kSlice,     // a:b:c inside [] (null parts omitted)
+  kCall,      // a(args, kwargs, *dyn_args, **dyn_kwargs)
+  kFilter,    // a | name(args...); a is null inside {% filter %} / {% set x | f %}
+  kTest,      // a is name(args...)
+  kNeg,       // -a
+  kPos,       // +a
+  kNot,       // not a
+  kAnd,       // a and b
+  kOr,        // a or b
+  kBinary,    // a op b: + - * / // % **
+  kConcat,    // items joined with ~
+  kCompare,   // a ops[0] items[0] ops[1] items[1] ...
+  kCondExpr,  // b if a else c (c may be null)
+  kList,      // [items]
+  kTuple,     // (items)
+  kDict,      // {items[0]: items[1], ...}
+  kNsRef,     // name.attr as an assignment target
 };
 
 struct Expr;
@@ -44,7 +44,7 @@ struct Expr {
   Value constant;
   std::string name;  // name, attribute, filter/test name, binary operator
   ExprPtr a, b, c;
-  std::vector<ExprPtr> items;  // args, elements, compare operands
+  std::vector<ExprPtr> items;    // args, elements, compare operands
   std::vector<std::string> ops;  // compare operators
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   ExprPtr dyn_args, dyn_kwargs;
@@ -63,7 +63,7 @@ enum class StmtKind : uint8_t {
   kWith,         // with targets = values body
   kBreak,
   kContinue,
-  kScope,        // body rendered in place (block, generation)
+  kScope,  // body rendered in place (block, generation)
 };
 
 struct Stmt;

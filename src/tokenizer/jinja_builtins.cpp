@@ -16,7 +16,8 @@ Result<std::vector<Value>> bind_args(std::string_view function, const CallArgs& 
   std::vector<bool> set(params.size(), false);
   for (const auto& p : params) out.push_back(p.default_value);
   if (args.positional.size() > params.size()) {
-    return make_error("{}() takes at most {} argument(s) ({} given)", function, params.size(), args.positional.size());
+    return make_error("{}() takes at most {} argument(s) ({} given)", function, params.size(),
+                      args.positional.size());
   }
   for (size_t i = 0; i < args.positional.size(); ++i) {
     out[i] = args.positional[i];
@@ -41,15 +42,18 @@ Result<std::vector<Value>> bind_args(std::string_view function, const CallArgs& 
   return out;
 }
 
-Value ignore_case(const Value& v) { return v.is_string() ? Value::string(py_lower(v.as_string())) : v; }
+Value ignore_case(const Value& v) {
+  return v.is_string() ? Value::string(py_lower(v.as_string())) : v;
+}
 
-Result<Value> get_attribute_path(Interpreter& in, const Value& item, const Value& attribute, const Value& fallback) {
+Result<Value> get_attribute_path(Interpreter& in, const Value& item, const Value& attribute,
+                                 const Value& fallback) {
   std::vector<Value> parts;
   if (attribute.is_string()) {
     STRATA_TRY(std::vector<std::string> names, py_split(attribute.as_string(), std::string("."), -1, false));
     for (const auto& name : names) {
-      bool digits = !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
-      parts.push_back(digits ? Value::integer(std::stoll(name)) : Value::string(name));
+      auto index = parse_digits(name);
+      parts.push_back(index ? Value::integer(*index) : Value::string(name));
     }
   } else if (!attribute.is_none() && !attribute.is_undefined()) {
     parts.push_back(attribute);
@@ -72,37 +76,71 @@ const Value& arg0(const CallArgs& args) {
                                  : args.positional.front();
 }
 
-Result<bool> test_defined(Interpreter&, const Value& v, CallArgs&) { return !v.is_undefined(); }
-Result<bool> test_undefined(Interpreter&, const Value& v, CallArgs&) { return v.is_undefined(); }
-Result<bool> test_none(Interpreter&, const Value& v, CallArgs&) { return v.is_none(); }
-Result<bool> test_boolean(Interpreter&, const Value& v, CallArgs&) { return v.is_bool(); }
-Result<bool> test_true(Interpreter&, const Value& v, CallArgs&) { return v.is_bool() && v.as_bool(); }
-Result<bool> test_false(Interpreter&, const Value& v, CallArgs&) { return v.is_bool() && !v.as_bool(); }
-Result<bool> test_integer(Interpreter&, const Value& v, CallArgs&) { return v.is_int(); }
-Result<bool> test_float(Interpreter&, const Value& v, CallArgs&) { return v.is_float(); }
-Result<bool> test_number(Interpreter&, const Value& v, CallArgs&) { return v.is_number(); }
-Result<bool> test_string(Interpreter&, const Value& v, CallArgs&) { return v.is_string(); }
-Result<bool> test_mapping(Interpreter&, const Value& v, CallArgs&) { return v.is_dict(); }
+Result<bool> test_defined(Interpreter&, const Value& v, CallArgs&) {
+  return !v.is_undefined();
+}
+Result<bool> test_undefined(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_undefined();
+}
+Result<bool> test_none(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_none();
+}
+Result<bool> test_boolean(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_bool();
+}
+Result<bool> test_true(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_bool() && v.as_bool();
+}
+Result<bool> test_false(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_bool() && !v.as_bool();
+}
+Result<bool> test_integer(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_int();
+}
+Result<bool> test_float(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_float();
+}
+Result<bool> test_number(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_number();
+}
+Result<bool> test_string(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_string();
+}
+Result<bool> test_mapping(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_dict();
+}
 Result<bool> test_iterable(Interpreter&, const Value& v, CallArgs&) {
   return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict() || v.is_iterator();
 }
 Result<bool> test_sequence(Interpreter&, const Value& v, CallArgs&) {
   return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
 }
-Result<bool> test_callable(Interpreter&, const Value& v, CallArgs&) { return v.is_function(); }
-Result<bool> test_escaped(Interpreter&, const Value&, CallArgs&) { return false; }
-Result<bool> test_lower(Interpreter&, const Value& v, CallArgs&) { return py_islower(to_str(v)); }
-Result<bool> test_upper(Interpreter&, const Value& v, CallArgs&) { return py_isupper(to_str(v)); }
+Result<bool> test_callable(Interpreter&, const Value& v, CallArgs&) {
+  return v.is_function();
+}
+Result<bool> test_escaped(Interpreter&, const Value&, CallArgs&) {
+  return false;
+}
+Result<bool> test_lower(Interpreter&, const Value& v, CallArgs&) {
+  return py_islower(to_str(v));
+}
+Result<bool> test_upper(Interpreter&, const Value& v, CallArgs&) {
+  return py_isupper(to_str(v));
+}
 
 Result<bool> test_sameas(Interpreter&, const Value& v, CallArgs& args) {
   const Value& other = arg0(args);
   if (v.kind() != other.kind()) return false;
   switch (v.kind()) {
     case ValueKind::kNone:
-    case ValueKind::kUndefined: return v.is_none() || v.identity() == other.identity();
-    case ValueKind::kBool: return v.as_bool() == other.as_bool();
-    case ValueKind::kInt: return v.as_int() == other.as_int() && v.as_int() >= -5 && v.as_int() <= 256;
-    default: return v.identity() == other.identity();
+    case ValueKind::kUndefined:
+      return v.is_none() || v.identity() == other.identity();
+    case ValueKind::kBool:
+      return v.as_bool() == other.as_bool();
+    case ValueKind::kInt:
+      return v.as_int() == other.as_int() && v.as_int() >= -5 && v.as_int() <= 256;
+    default:
+      return v.identity() == other.identity();
   }
 }
 
@@ -110,20 +148,38 @@ Result<bool> divisible(const Value& v, const Value& n) {
   STRATA_TRY(Value m, binary_op("%", v, n));
   return equals(m, Value::integer(0));
 }
-Result<bool> test_divisibleby(Interpreter&, const Value& v, CallArgs& args) { return divisible(v, arg0(args)); }
-Result<bool> test_even(Interpreter&, const Value& v, CallArgs&) { return divisible(v, Value::integer(2)); }
+Result<bool> test_divisibleby(Interpreter&, const Value& v, CallArgs& args) {
+  return divisible(v, arg0(args));
+}
+Result<bool> test_even(Interpreter&, const Value& v, CallArgs&) {
+  return divisible(v, Value::integer(2));
+}
 Result<bool> test_odd(Interpreter&, const Value& v, CallArgs&) {
   STRATA_TRY(bool even, divisible(v, Value::integer(2)));
   return !even;
 }
 
-Result<bool> test_eq(Interpreter&, const Value& v, CallArgs& args) { return equals(v, arg0(args)); }
-Result<bool> test_ne(Interpreter&, const Value& v, CallArgs& args) { return !equals(v, arg0(args)); }
-Result<bool> test_lt(Interpreter&, const Value& v, CallArgs& args) { return compare_values("<", v, arg0(args)); }
-Result<bool> test_gt(Interpreter&, const Value& v, CallArgs& args) { return compare_values(">", v, arg0(args)); }
-Result<bool> test_le(Interpreter&, const Value& v, CallArgs& args) { return compare_values("<=", v, arg0(args)); }
-Result<bool> test_ge(Interpreter&, const Value& v, CallArgs& args) { return compare_values(">=", v, arg0(args)); }
-Result<bool> test_in(Interpreter&, const Value& v, CallArgs& args) { return contains(arg0(args), v); }
+Result<bool> test_eq(Interpreter&, const Value& v, CallArgs& args) {
+  return equals(v, arg0(args));
+}
+Result<bool> test_ne(Interpreter&, const Value& v, CallArgs& args) {
+  return !equals(v, arg0(args));
+}
+Result<bool> test_lt(Interpreter&, const Value& v, CallArgs& args) {
+  return compare_values("<", v, arg0(args));
+}
+Result<bool> test_gt(Interpreter&, const Value& v, CallArgs& args) {
+  return compare_values(">", v, arg0(args));
+}
+Result<bool> test_le(Interpreter&, const Value& v, CallArgs& args) {
+  return compare_values("<=", v, arg0(args));
+}
+Result<bool> test_ge(Interpreter&, const Value& v, CallArgs& args) {
+  return compare_values(">=", v, arg0(args));
+}
+Result<bool> test_in(Interpreter&, const Value& v, CallArgs& args) {
+  return contains(arg0(args), v);
+}
 Result<bool> test_filter(Interpreter&, const Value& v, CallArgs&) {
   return v.is_string() && find_filter(v.as_string()) != nullptr;
 }
@@ -133,19 +189,45 @@ Result<bool> test_test(Interpreter&, const Value& v, CallArgs&) {
 
 const std::unordered_map<std::string_view, TestFn>& test_table() {
   static const std::unordered_map<std::string_view, TestFn> table = {
-      {"defined", test_defined},   {"undefined", test_undefined}, {"none", test_none},
-      {"boolean", test_boolean},   {"true", test_true},           {"false", test_false},
-      {"integer", test_integer},   {"float", test_float},         {"number", test_number},
-      {"string", test_string},     {"mapping", test_mapping},     {"iterable", test_iterable},
-      {"sequence", test_sequence}, {"callable", test_callable},   {"escaped", test_escaped},
-      {"lower", test_lower},       {"upper", test_upper},         {"sameas", test_sameas},
-      {"divisibleby", test_divisibleby}, {"even", test_even},     {"odd", test_odd},
-      {"eq", test_eq},             {"equalto", test_eq},          {"==", test_eq},
-      {"ne", test_ne},             {"!=", test_ne},               {"lt", test_lt},
-      {"lessthan", test_lt},       {"<", test_lt},                {"gt", test_gt},
-      {"greaterthan", test_gt},    {">", test_gt},                {"le", test_le},
-      {"<=", test_le},             {"ge", test_ge},               {">=", test_ge},
-      {"in", test_in},             {"filter", test_filter},       {"test", test_test},
+      {"defined", test_defined},
+      {"undefined", test_undefined},
+      {"none", test_none},
+      {"boolean", test_boolean},
+      {"true", test_true},
+      {"false", test_false},
+      {"integer", test_integer},
+      {"float", test_float},
+      {"number", test_number},
+      {"string", test_string},
+      {"mapping", test_mapping},
+      {"iterable", test_iterable},
+      {"sequence", test_sequence},
+      {"callable", test_callable},
+      {"escaped", test_escaped},
+      {"lower", test_lower},
+      {"upper", test_upper},
+      {"sameas", test_sameas},
+      {"divisibleby", test_divisibleby},
+      {"even", test_even},
+      {"odd", test_odd},
+      {"eq", test_eq},
+      {"equalto", test_eq},
+      {"==", test_eq},
+      {"ne", test_ne},
+      {"!=", test_ne},
+      {"lt", test_lt},
+      {"lessthan", test_lt},
+      {"<", test_lt},
+      {"gt", test_gt},
+      {"greaterthan", test_gt},
+      {">", test_gt},
+      {"le", test_le},
+      {"<=", test_le},
+      {"ge", test_ge},
+      {">=", test_ge},
+      {"in", test_in},
+      {"filter", test_filter},
+      {"test", test_test},
   };
   return table;
 }
@@ -204,7 +286,8 @@ class Cycler : public Object {
 
 Result<Dict> dict_from_args(std::string_view function, const CallArgs& args) {
   Dict d;
-  if (args.positional.size() > 1) return make_error("{} expected at most 1 argument, got {}", function, args.positional.size());
+  if (args.positional.size() > 1)
+    return make_error("{} expected at most 1 argument, got {}", function, args.positional.size());
   if (!args.positional.empty()) {
     const Value& src = args.positional[0];
     if (src.is_dict()) {
@@ -241,12 +324,14 @@ Result<Value> global_range(Interpreter&, CallArgs& args) {
   int64_t stop = args.positional.size() == 1 ? v[0] : v[1];
   int64_t step = args.positional.size() == 3 ? v[2] : 1;
   if (step == 0) return Error("range() arg 3 must not be zero");
-  int64_t count = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0)
-                           : (start > stop ? (start - stop - step - 1) / -step : 0);
-  if (count > 100000) return Error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+  __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+  __int128 abs_step = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+  __int128 count = span > 0 ? (span + abs_step - 1) / abs_step : 0;
+  if (count > 100000)
+    return Error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   std::vector<Value> items;
   items.reserve(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) items.push_back(Value::integer(start + i * step));
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) items.push_back(Value::integer(start + i * step));
   return Value::list(std::move(items));
 }
 

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -20,6 +21,8 @@ using TestFn = Result<bool> (*)(Interpreter&, const Value& input, CallArgs& args
 
 // nullptr when unknown.
 FilterFn find_filter(std::string_view name);
+// Registers the sequence filters (jinja_filters_seq.cpp) into the filter table.
+void add_sequence_filters(std::unordered_map<std::string_view, FilterFn>& table);
 TestFn find_test(std::string_view name);
 
 // Global functions available to every template (context variables shadow them).
@@ -43,7 +46,8 @@ Result<std::vector<Value>> bind_args(std::string_view function, const CallArgs& 
 // Helpers shared by the builtin files.
 // jinja2's make_attrgetter: "a.b.0" looked up item by item (getitem semantics); `fallback`
 // replaces an undefined result at any step when it is not undefined itself.
-Result<Value> get_attribute_path(Interpreter& in, const Value& item, const Value& attribute, const Value& fallback);
+Result<Value> get_attribute_path(Interpreter& in, const Value& item, const Value& attribute,
+                                 const Value& fallback);
 // Lower-cases strings (jinja2's ignore_case) and leaves other values alone.
 Value ignore_case(const Value& v);
 

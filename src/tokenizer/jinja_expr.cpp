@@ -81,8 +81,10 @@ Result<Value> Interpreter::eval_compare(const Expr& e, const ScopePtr& scope) {
 
 Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
   switch (e.kind) {
-    case ExprKind::kConst: return e.constant;
-    case ExprKind::kName: return lookup_name(e.name, scope);
+    case ExprKind::kConst:
+      return e.constant;
+    case ExprKind::kName:
+      return lookup_name(e.name, scope);
     case ExprKind::kGetattr: {
       STRATA_TRY(Value obj, eval(*e.a, scope));
       return getattr(obj, e.name);
@@ -113,9 +115,12 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       STRATA_TRY(Value key, eval(*e.b, scope));
       return getitem(obj, key);
     }
-    case ExprKind::kSlice: return Error("slice outside of a subscript");
-    case ExprKind::kCall: return eval_call(e, scope);
-    case ExprKind::kFilter: return eval_filter(e, scope, nullptr);
+    case ExprKind::kSlice:
+      return Error("slice outside of a subscript");
+    case ExprKind::kCall:
+      return eval_call(e, scope);
+    case ExprKind::kFilter:
+      return eval_filter(e, scope, nullptr);
     case ExprKind::kTest: {
       STRATA_TRY(Value input, eval(*e.a, scope));
       CallArgs args;
@@ -158,7 +163,8 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       }
       return Value::string(std::move(out));
     }
-    case ExprKind::kCompare: return eval_compare(e, scope);
+    case ExprKind::kCompare:
+      return eval_compare(e, scope);
     case ExprKind::kCondExpr: {
       STRATA_TRY(Value test, eval(*e.a, scope));
       if (truthy(test)) return eval(*e.b, scope);
@@ -186,7 +192,8 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& scope) {
       }
       return Value::dict(std::move(d));
     }
-    case ExprKind::kNsRef: return Error("namespace reference outside of an assignment");
+    case ExprKind::kNsRef:
+      return Error("namespace reference outside of an assignment");
   }
   return Error("unknown expression");
 }

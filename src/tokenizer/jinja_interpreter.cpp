@@ -2,19 +2,20 @@
 
 #include <ctime>
 
-#include "tokenizer/jinja_ops.h"
-
 #include "tokenizer/jinja_builtins.h"
+#include "tokenizer/jinja_ops.h"
 
 namespace strata::jinja {
 namespace {
 
-constexpr int kMaxCallDepth = 256;
+// Python jinja2 stops near a few hundred levels (recursion limit); stay well inside small thread stacks.
+constexpr int kMaxCallDepth = 100;
 
 // The `loop` variable of a for-loop iteration (jinja2.runtime.LoopContext).
 class LoopObject : public Object {
  public:
-  LoopObject(std::shared_ptr<const std::vector<Value>> items, size_t index, std::shared_ptr<Value> last_changed)
+  LoopObject(std::shared_ptr<const std::vector<Value>> items, size_t index,
+             std::shared_ptr<Value> last_changed)
       : items_(std::move(items)), index_(index), last_changed_(std::move(last_changed)) {}
 
   std::string type_name() const override { return "LoopContext"; }
@@ -97,9 +98,11 @@ void Scope::set(std::string_view name, Value value) {
 
 Result<std::vector<Value>> iterate(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: return std::vector<Value>{};
+    case ValueKind::kUndefined:
+      return std::vector<Value>{};
     case ValueKind::kList:
-    case ValueKind::kTuple: return v.as_list();
+    case ValueKind::kTuple:
+      return v.as_list();
     case ValueKind::kDict: {
       std::vector<Value> keys;
       keys.reserve(v.as_dict().size());
@@ -124,7 +127,8 @@ Result<std::vector<Value>> iterate(const Value& v) {
       it->pos = it->items.size();
       return rest;
     }
-    default: return make_error("'{}' object is not iterable", type_name(v));
+    default:
+      return make_error("'{}' object is not iterable", type_name(v));
   }
 }
 
@@ -154,7 +158,9 @@ Result<Flow> Interpreter::exec_body(const StmtList& body, const ScopePtr& scope,
 
 Result<Flow> Interpreter::exec(const Stmt& s, const ScopePtr& scope, std::string& out) {
   switch (s.kind) {
-    case StmtKind::kText: out += s.text; return Flow::kNormal;
+    case StmtKind::kText:
+      out += s.text;
+      return Flow::kNormal;
     case StmtKind::kPrint: {
       STRATA_TRY(Value v, eval(*s.expr, scope));
       if (v.is_string()) {
@@ -164,8 +170,10 @@ Result<Flow> Interpreter::exec(const Stmt& s, const ScopePtr& scope, std::string
       }
       return Flow::kNormal;
     }
-    case StmtKind::kIf: return exec_if(s, scope, out);
-    case StmtKind::kFor: return exec_for(s, scope, out);
+    case StmtKind::kIf:
+      return exec_if(s, scope, out);
+    case StmtKind::kFor:
+      return exec_for(s, scope, out);
     case StmtKind::kSet: {
       STRATA_TRY(Value v, eval(*s.expr, scope));
       STRATA_RETURN_IF_ERROR(assign(*s.target, v, scope));
@@ -188,8 +196,11 @@ Result<Flow> Interpreter::exec(const Stmt& s, const ScopePtr& scope, std::string
       }
       return Flow::kNormal;
     }
-    case StmtKind::kMacro: STRATA_RETURN_IF_ERROR(exec_macro_def(s, scope)); return Flow::kNormal;
-    case StmtKind::kCallBlock: return exec_call_block(s, scope, out);
+    case StmtKind::kMacro:
+      STRATA_RETURN_IF_ERROR(exec_macro_def(s, scope));
+      return Flow::kNormal;
+    case StmtKind::kCallBlock:
+      return exec_call_block(s, scope, out);
     case StmtKind::kWith: {
       auto inner = std::make_shared<Scope>(scope);
       for (size_t i = 0; i < s.targets.size(); ++i) {
@@ -198,9 +209,12 @@ Result<Flow> Interpreter::exec(const Stmt& s, const ScopePtr& scope, std::string
       }
       return exec_body(s.body, inner, out);
     }
-    case StmtKind::kScope: return exec_body(s.body, std::make_shared<Scope>(scope), out);
-    case StmtKind::kBreak: return Flow::kBreak;
-    case StmtKind::kContinue: return Flow::kContinue;
+    case StmtKind::kScope:
+      return exec_body(s.body, std::make_shared<Scope>(scope), out);
+    case StmtKind::kBreak:
+      return Flow::kBreak;
+    case StmtKind::kContinue:
+      return Flow::kContinue;
   }
   return Flow::kNormal;
 }
@@ -339,7 +353,10 @@ Result<Value> Interpreter::invoke_macro(const Stmt& s, const ScopePtr& defining,
     scope->set("kwargs", Value::dict(std::move(d)));
   } else if (!kwargs.empty()) {
     if (kwargs.front().first == "caller") {
-      return make_error("macro '{}' was invoked with two values for the special caller argument. This is most likely a bug.", name);
+      return make_error(
+          "macro '{}' was invoked with two values for the special caller argument. This is most likely a "
+          "bug.",
+          name);
     }
     return make_error("macro '{}' takes no keyword argument '{}'", name, kwargs.front().first);
   }
@@ -379,7 +396,8 @@ Result<Value> Interpreter::call(const Value& callee, CallArgs& args) {
 
 Result<Value> Interpreter::getattr(const Value& obj, std::string_view name) {
   switch (obj.kind()) {
-    case ValueKind::kUndefined: return undefined_error(obj);
+    case ValueKind::kUndefined:
+      return undefined_error(obj);
     case ValueKind::kDict: {
       if (auto m = find_method(obj, name)) return *m;
       if (const Value* v = obj.as_dict().find(name)) return *v;
@@ -393,7 +411,8 @@ Result<Value> Interpreter::getattr(const Value& obj, std::string_view name) {
     case ValueKind::kObject:
       if (auto v = obj.as_object()->get_attr(name)) return *v;
       break;
-    default: break;
+    default:
+      break;
   }
   return undefined_attribute(obj, std::string(name));
 }
@@ -436,9 +455,10 @@ LocalTime system_local_time() {
   std::time_t t = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   localtime_r(&t, &tm);
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
-  return LocalTime{tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   static_cast<int>(micros)};
+  auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+  return LocalTime{tm.tm_year + 1900, tm.tm_mon + 1,           tm.tm_mday, tm.tm_hour, tm.tm_min,
+                   tm.tm_sec,         static_cast<int>(micros)};
 }
 
 std::string py_strftime(const std::string& format, const LocalTime& t) {

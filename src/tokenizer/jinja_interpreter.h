@@ -38,8 +38,8 @@ using ScopePtr = std::shared_ptr<Scope>;
 // Local wall-clock time for strftime_now (transformers: datetime.now().strftime(fmt)).
 struct LocalTime {
   int year = 1970;
-  int month = 1;   // 1..12
-  int day = 1;     // 1..31
+  int month = 1;  // 1..12
+  int day = 1;    // 1..31
   int hour = 0;
   int minute = 0;
   int second = 0;
@@ -76,7 +76,8 @@ class Interpreter {
   Result<Flow> exec_call_block(const Stmt& s, const ScopePtr& scope, std::string& out);
   Status assign(const Expr& target, const Value& value, const ScopePtr& scope);
   Value make_macro(const Stmt& s, const ScopePtr& scope, std::string name);
-  Result<Value> invoke_macro(const Stmt& s, const ScopePtr& defining, const std::string& name, CallArgs& args);
+  Result<Value> invoke_macro(const Stmt& s, const ScopePtr& defining, const std::string& name,
+                             CallArgs& args);
 
   // Expressions (jinja_expr.cpp).
   Result<Value> eval(const Expr& e, const ScopePtr& scope);

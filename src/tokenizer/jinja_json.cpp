@@ -12,16 +12,21 @@ namespace {
 template <typename Json>
 Value convert(const Json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value::none();
-    case nlohmann::json::value_t::boolean: return Value::boolean(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value::integer(j.template get<int64_t>());
+    case nlohmann::json::value_t::null:
+      return Value::none();
+    case nlohmann::json::value_t::boolean:
+      return Value::boolean(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value::integer(j.template get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       uint64_t u = j.template get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Value::number(static_cast<double>(u));
       return Value::integer(static_cast<int64_t>(u));
     }
-    case nlohmann::json::value_t::number_float: return Value::number(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value::string(j.template get<std::string>());
+    case nlohmann::json::value_t::number_float:
+      return Value::number(j.template get<double>());
+    case nlohmann::json::value_t::string:
+      return Value::string(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       std::vector<Value> items;
       items.reserve(j.size());
@@ -33,7 +38,8 @@ Value convert(const Json& j) {
       for (auto it = j.begin(); it != j.end(); ++it) d.set(Value::string(it.key()), convert(it.value()));
       return Value::dict(std::move(d));
     }
-    default: return Value::none();  // binary / discarded: not produced by JSON text
+    default:
+      return Value::none();  // binary / discarded: not produced by JSON text
   }
 }
 
@@ -46,15 +52,28 @@ class Dumper {
 
   Status dump(const Value& v, int depth) {
     switch (v.kind()) {
-      case ValueKind::kNone: out_ += "null"; return ok_status();
-      case ValueKind::kBool: out_ += v.as_bool() ? "true" : "false"; return ok_status();
-      case ValueKind::kInt: out_ += std::to_string(v.as_int()); return ok_status();
-      case ValueKind::kFloat: out_ += float_text(v.as_double()); return ok_status();
-      case ValueKind::kString: append_json_string(out_, v.as_string(), options_.ensure_ascii); return ok_status();
+      case ValueKind::kNone:
+        out_ += "null";
+        return ok_status();
+      case ValueKind::kBool:
+        out_ += v.as_bool() ? "true" : "false";
+        return ok_status();
+      case ValueKind::kInt:
+        out_ += std::to_string(v.as_int());
+        return ok_status();
+      case ValueKind::kFloat:
+        out_ += float_text(v.as_double());
+        return ok_status();
+      case ValueKind::kString:
+        append_json_string(out_, v.as_string(), options_.ensure_ascii);
+        return ok_status();
       case ValueKind::kList:
-      case ValueKind::kTuple: return dump_list(v.as_list(), depth);
-      case ValueKind::kDict: return dump_dict(v.as_dict(), depth);
-      default: return make_error("Object of type {} is not JSON serializable", type_name(v));
+      case ValueKind::kTuple:
+        return dump_list(v.as_list(), depth);
+      case ValueKind::kDict:
+        return dump_dict(v.as_dict(), depth);
+      default:
+        return make_error("Object of type {} is not JSON serializable", type_name(v));
     }
   }
 
@@ -93,11 +112,16 @@ class Dumper {
 
   Result<std::string> key_text(const Value& k) {
     switch (k.kind()) {
-      case ValueKind::kString: return k.as_string();
-      case ValueKind::kInt: return std::to_string(k.as_int());
-      case ValueKind::kFloat: return float_text(k.as_double());
-      case ValueKind::kBool: return std::string(k.as_bool() ? "true" : "false");
-      case ValueKind::kNone: return std::string("null");
+      case ValueKind::kString:
+        return k.as_string();
+      case ValueKind::kInt:
+        return std::to_string(k.as_int());
+      case ValueKind::kFloat:
+        return float_text(k.as_double());
+      case ValueKind::kBool:
+        return std::string(k.as_bool() ? "true" : "false");
+      case ValueKind::kNone:
+        return std::string("null");
       default:
         return make_error("keys must be str, int, float, bool or None, not {}", type_name(k));
     }
@@ -150,8 +174,12 @@ class Dumper {
 
 }  // namespace
 
-Value from_json(const nlohmann::ordered_json& j) { return convert(j); }
-Value from_json(const nlohmann::json& j) { return convert(j); }
+Value from_json(const nlohmann::ordered_json& j) {
+  return convert(j);
+}
+Value from_json(const nlohmann::json& j) {
+  return convert(j);
+}
 
 void append_json_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
@@ -162,14 +190,29 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
   };
   auto plain = [&](char32_t cp) {
     switch (cp) {
-      case '"': out += "\\\""; return true;
-      case '\\': out += "\\\\"; return true;
-      case '\n': out += "\\n"; return true;
-      case '\r': out += "\\r"; return true;
-      case '\t': out += "\\t"; return true;
-      case '\b': out += "\\b"; return true;
-      case '\f': out += "\\f"; return true;
-      default: break;
+      case '"':
+        out += "\\\"";
+        return true;
+      case '\\':
+        out += "\\\\";
+        return true;
+      case '\n':
+        out += "\\n";
+        return true;
+      case '\r':
+        out += "\\r";
+        return true;
+      case '\t':
+        out += "\\t";
+        return true;
+      case '\b':
+        out += "\\b";
+        return true;
+      case '\f':
+        out += "\\f";
+        return true;
+      default:
+        break;
     }
     if (cp < 0x20) {
       escape_unit(static_cast<unsigned>(cp));

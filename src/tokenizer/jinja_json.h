@@ -4,10 +4,9 @@
 // sort_keys).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "tokenizer/jinja_value.h"
@@ -19,7 +18,7 @@ Value from_json(const nlohmann::json& j);
 
 struct JsonDumpOptions {
   bool ensure_ascii = false;
-  std::optional<std::string> indent;  // nullopt: single line
+  std::optional<std::string> indent;          // nullopt: single line
   std::optional<std::string> item_separator;  // default ", " (or "," with indent)
   std::optional<std::string> key_separator;   // default ": "
   bool sort_keys = false;

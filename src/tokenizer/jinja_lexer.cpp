@@ -44,8 +44,12 @@ size_t rstrip_end(const std::string& s, size_t begin, size_t end) {
   return end;
 }
 
-bool is_name_start(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 0x80; }
-bool is_name_char(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
+bool is_name_start(unsigned char c) {
+  return std::isalpha(c) || c == '_' || c >= 0x80;
+}
+bool is_name_char(unsigned char c) {
+  return std::isalnum(c) || c == '_' || c >= 0x80;
+}
 
 int count_newlines(const std::string& s, size_t begin, size_t end) {
   int n = 0;
@@ -73,27 +77,50 @@ Result<std::string> unescape(const std::string& body, int line) {
     if (i + 1 >= cps.size()) return syntax_error(line, "\\ at end of string");
     char32_t e = cps[++i];
     switch (e) {
-      case '\n': break;
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
+      case '\n':
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
         size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
         char32_t value = 0;
         for (size_t k = 0; k < digits; ++k) {
-          int h = i + 1 + k < cps.size() && cps[i + 1 + k] < 0x80 ? hex_value(static_cast<char>(cps[i + 1 + k])) : -1;
+          int h = i + 1 + k < cps.size() && cps[i + 1 + k] < 0x80
+                      ? hex_value(static_cast<char>(cps[i + 1 + k]))
+                      : -1;
           if (h < 0) {
-            return syntax_error(line, fmt::format("truncated \\{}{} escape", static_cast<char>(e),
-                                                  std::string(digits, 'X')));
+            return syntax_error(
+                line, fmt::format("truncated \\{}{} escape", static_cast<char>(e), std::string(digits, 'X')));
           }
           value = value * 16 + static_cast<char32_t>(h);
         }
@@ -113,7 +140,7 @@ Result<std::string> unescape(const std::string& body, int line) {
           // backslashreplace turned the code point into "\xNN"/"\uNNNN"/"\UNNNNNNNN"; the literal
           // backslash before it escapes that backslash.
           out += '\\';
-          out += e <= 0xFF ? fmt::format("x{:02x}", static_cast<unsigned>(e))
+          out += e <= 0xFF     ? fmt::format("x{:02x}", static_cast<unsigned>(e))
                  : e <= 0xFFFF ? fmt::format("u{:04x}", static_cast<unsigned>(e))
                                : fmt::format("U{:08x}", static_cast<unsigned>(e));
         } else {
@@ -265,8 +292,9 @@ class Lexer {
     std::vector<char> balance;
     while (true) {
       if (pos_ >= src_.size()) {
-        return syntax_error(line_, is_variable ? "unexpected end of template, expected 'end of print statement'"
-                                               : "unexpected end of template, expected 'end of statement block'");
+        return syntax_error(line_, is_variable
+                                       ? "unexpected end of template, expected 'end of print statement'"
+                                       : "unexpected end of template, expected 'end of statement block'");
       }
       if (balance.empty()) {
         size_t end_len = 0;
@@ -311,15 +339,17 @@ class Lexer {
     if (c == '\'' || c == '"') {
       size_t p = pos_ + 1;
       while (p < src_.size() && src_[p] != static_cast<char>(c)) p += src_[p] == '\\' ? 2 : 1;
-      if (p >= src_.size()) return syntax_error(line_, fmt::format("unexpected char {} at {}", c == '\'' ? "\"'\"" : "'\"'", pos_));
+      if (p >= src_.size())
+        return syntax_error(line_,
+                            fmt::format("unexpected char {} at {}", c == '\'' ? "\"'\"" : "'\"'", pos_));
       STRATA_TRY(std::string value, unescape(src_.substr(pos_ + 1, p - pos_ - 1), line_));
       push(TokenType::kString, std::move(value), line_);
       line_ += count_newlines(src_, pos_, p);
       pos_ = p + 1;
       return ok_status();
     }
-    static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~",
-                                       "[",  "]",  "(",  ")",  "{",  "}",  ">", "<", "=", ".", ":", "|", ",", ";"};
+    static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
+                                       "]",  "(",  ")",  "{",  "}",  ">",  "<", "=", ".", ":", "|", ",", ";"};
     for (const char* op : kOps) {
       size_t n = std::strlen(op);
       if (src_.compare(pos_, n, op) != 0) continue;
@@ -330,7 +360,8 @@ class Lexer {
         if (balance.empty()) return syntax_error(line_, fmt::format("unexpected '{}'", ch));
         char expected = balance.back();
         balance.pop_back();
-        if (expected != ch) return syntax_error(line_, fmt::format("unexpected '{}', expected '{}'", ch, expected));
+        if (expected != ch)
+          return syntax_error(line_, fmt::format("unexpected '{}', expected '{}'", ch, expected));
       }
       push(TokenType::kOperator, op, line_);
       pos_ += n;
@@ -354,7 +385,8 @@ class Lexer {
       size_t q = p;
       while (q < src_.size() && std::isdigit(static_cast<unsigned char>(src_[q]))) {
         ++q;
-        if (q + 1 < src_.size() && src_[q] == '_' && std::isdigit(static_cast<unsigned char>(src_[q + 1]))) ++q;
+        if (q + 1 < src_.size() && src_[q] == '_' && std::isdigit(static_cast<unsigned char>(src_[q + 1])))
+          ++q;
       }
       return q;
     };
@@ -364,7 +396,8 @@ class Lexer {
     bool is_float = false;
     // float_re's (?<!\.): `x.1.2` is x[1][2], not x[1.2].
     if (p > 0 && src_[p - 1] == '.') return lex_integer();
-    if (end + 1 < src_.size() && src_[end] == '.' && std::isdigit(static_cast<unsigned char>(src_[end + 1]))) {
+    if (end + 1 < src_.size() && src_[end] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[end + 1]))) {
       end = digits(end + 1);
       is_float = true;
     }
@@ -467,16 +500,26 @@ Result<std::vector<Token>> tokenize(const std::string& source) {
 
 std::string describe_token(const Token& token) {
   switch (token.type) {
-    case TokenType::kData: return "template data / text";
-    case TokenType::kVariableBegin: return "begin of print statement";
-    case TokenType::kVariableEnd: return "end of print statement";
-    case TokenType::kBlockBegin: return "begin of statement block";
-    case TokenType::kBlockEnd: return "end of statement block";
-    case TokenType::kEof: return "end of template";
-    case TokenType::kString: return "string";
-    case TokenType::kInteger: return "integer";
-    case TokenType::kFloat: return "float";
-    default: return token.value;
+    case TokenType::kData:
+      return "template data / text";
+    case TokenType::kVariableBegin:
+      return "begin of print statement";
+    case TokenType::kVariableEnd:
+      return "end of print statement";
+    case TokenType::kBlockBegin:
+      return "begin of statement block";
+    case TokenType::kBlockEnd:
+      return "end of statement block";
+    case TokenType::kEof:
+      return "end of template";
+    case TokenType::kString:
+      return "string";
+    case TokenType::kInteger:
+      return "integer";
+    case TokenType::kFloat:
+      return "float";
+    default:
+      return token.value;
   }
 }
 

@@ -8,11 +8,17 @@
 namespace strata::jinja {
 namespace {
 
+// Results of `*` repetition and `%` padding are capped (Python would raise MemoryError later).
+constexpr uint64_t kMaxResultBytes = uint64_t{1} << 28;
+
 Error unsupported(std::string_view op, const Value& a, const Value& b) {
   return make_error("unsupported operand type(s) for {}: '{}' and '{}'", op, type_name(a), type_name(b));
 }
 
 Result<Value> repeat(const Value& seq, int64_t n) {
+  size_t unit = seq.is_string() ? seq.as_string().size() : seq.as_list().size();
+  if (n > 0 && unit > 0 && static_cast<uint64_t>(n) > kMaxResultBytes / unit)
+    return Error("repeated sequence too large");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.as_string();
@@ -83,8 +89,13 @@ Result<Value> arith(std::string_view op, const Value& a, const Value& b) {
   if (ints && b.as_int() >= 0) {
     int64_t result = 1;
     int64_t base = a.as_int();
-    for (int64_t e = b.as_int(); e > 0; --e) {
-      if (__builtin_mul_overflow(result, base, &result)) return Error("integer overflow in '**'");
+    for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+      if ((e & 1) != 0 && __builtin_mul_overflow(result, base, &result))
+        return Error("integer overflow in '**'");
+      if (e > 1 && __builtin_mul_overflow(base, base, &base)) {
+        if (result == 0) return Value::integer(0);
+        return Error("integer overflow in '**'");
+      }
     }
     return Value::integer(result);
   }
@@ -116,7 +127,8 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
       return a.is_list() ? Value::list(std::move(out)) : Value::tuple(std::move(out));
     }
     if (a.is_string() || a.is_list() || a.is_tuple()) {
-      return make_error("can only concatenate {} (not \"{}\") to {}", type_name(a), type_name(b), type_name(a));
+      return make_error("can only concatenate {} (not \"{}\") to {}", type_name(a), type_name(b),
+                        type_name(a));
     }
     return unsupported("+", a, b);
   }
@@ -139,7 +151,10 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
 Result<Value> unary_minus(const Value& v) {
   if (v.is_undefined()) return undefined_error(v);
   if (v.is_float()) return Value::number(-v.as_double());
-  if (v.is_number()) return Value::integer(-v.as_int());
+  if (v.is_number()) {
+    if (v.as_int() == INT64_MIN) return Error("integer overflow in unary '-'");
+    return Value::integer(-v.as_int());
+  }
   return make_error("bad operand type for unary -: '{}'", type_name(v));
 }
 
@@ -152,7 +167,8 @@ Result<Value> unary_plus(const Value& v) {
 
 Result<bool> contains(const Value& container, const Value& item) {
   switch (container.kind()) {
-    case ValueKind::kUndefined: return false;
+    case ValueKind::kUndefined:
+      return false;
     case ValueKind::kString:
       if (!item.is_string()) {
         return make_error("'in <string>' requires string as left operand, not {}", type_name(item));
@@ -164,7 +180,8 @@ Result<bool> contains(const Value& container, const Value& item) {
         if (equals(v, item)) return true;
       }
       return false;
-    case ValueKind::kDict: return container.as_dict().find(item) != nullptr;
+    case ValueKind::kDict:
+      return container.as_dict().find(item) != nullptr;
     case ValueKind::kIterator: {
       IteratorState* it = container.as_iterator();
       while (it->pos < it->items.size()) {
@@ -172,21 +189,24 @@ Result<bool> contains(const Value& container, const Value& item) {
       }
       return false;
     }
-    default: return make_error("argument of type '{}' is not iterable", type_name(container));
+    default:
+      return make_error("argument of type '{}' is not iterable", type_name(container));
   }
 }
 
-Value string_slice(const std::string& s, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step) {
+Value string_slice(const std::string& s, std::optional<int64_t> start, std::optional<int64_t> stop,
+                   int64_t step) {
   std::u32string cps = utf8_decode(s);
   int64_t len = static_cast<int64_t>(cps.size());
   int64_t lo = start ? clamp_index(*start, len, step < 0) : (step < 0 ? len - 1 : 0);
   int64_t hi = stop ? clamp_index(*stop, len, step < 0) : (step < 0 ? -1 : len);
   std::u32string out;
-  for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) out.push_back(cps[static_cast<size_t>(i)]);
+  for (__int128 i = lo; step > 0 ? i < hi : i > hi; i += step) out.push_back(cps[static_cast<size_t>(i)]);
   return Value::string(utf8_encode(out));
 }
 
-Result<std::optional<Value>> slice_value(const Value& obj, const Value& start, const Value& stop, const Value& step) {
+Result<std::optional<Value>> slice_value(const Value& obj, const Value& start, const Value& stop,
+                                         const Value& step) {
   auto as_index = [](const Value& v, std::optional<int64_t>& out) {
     if (v.is_none() || v.is_undefined()) return true;
     if (!v.is_number() || v.is_float()) return false;
@@ -204,7 +224,7 @@ Result<std::optional<Value>> slice_value(const Value& obj, const Value& start, c
   int64_t a = lo ? clamp_index(*lo, len, s < 0) : (s < 0 ? len - 1 : 0);
   int64_t b = hi ? clamp_index(*hi, len, s < 0) : (s < 0 ? -1 : len);
   std::vector<Value> out;
-  for (int64_t i = a; s > 0 ? i < b : i > b; i += s) out.push_back(items[static_cast<size_t>(i)]);
+  for (__int128 i = a; s > 0 ? i < b : i > b; i += s) out.push_back(items[static_cast<size_t>(i)]);
   return std::optional<Value>(obj.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out)));
 }
 
@@ -265,14 +285,16 @@ Result<std::string> percent_format(const std::string& format, const Value& args)
       i = close + 1;
     }
     std::string flags;
-    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos) flags += format[i++];
+    while (i < format.size() && std::string_view("-+ #0").find(format[i]) != std::string_view::npos)
+      flags += format[i++];
     std::string width;
     while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) width += format[i++];
     std::string precision;
     if (i < format.size() && format[i] == '.') {
       ++i;
       precision = ".";
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) precision += format[i++];
+      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i])))
+        precision += format[i++];
     }
     while (i < format.size() && (format[i] == 'l' || format[i] == 'h' || format[i] == 'L')) ++i;
     if (i >= format.size()) return Error("incomplete format");
@@ -285,16 +307,21 @@ Result<std::string> percent_format(const std::string& format, const Value& args)
       if (next_arg >= positional.size()) return Error("not enough arguments for format string");
       arg = &positional[next_arg++];
     }
+    if (parse_digits(width).value_or(0) > 4096 ||
+        parse_digits(precision.size() > 1 ? precision.substr(1) : "0").value_or(0) > 4096) {
+      if (type != 's' && type != 'r' && type != 'a') return Error("format width or precision too large");
+    }
     std::string spec = "%" + flags + width + precision;
     char buf[512];
     if (type == 's' || type == 'r' || type == 'a') {
       std::string text = type == 's' ? to_str(*arg) : repr(*arg);
       if (precision.size() > 1) {
         std::u32string cps = utf8_decode(text);
-        size_t p = static_cast<size_t>(std::stoul(precision.substr(1)));
+        size_t p = static_cast<size_t>(parse_digits(precision.substr(1)).value_or(0));
         if (cps.size() > p) text = utf8_encode(cps.substr(0, p));
       }
-      size_t w = width.empty() ? 0 : static_cast<size_t>(std::stoul(width));
+      size_t w = static_cast<size_t>(parse_digits(width).value_or(0));
+      if (w > kMaxResultBytes) return Error("formatted string too large");
       size_t len = utf8_length(text);
       std::string pad = len < w ? std::string(w - len, ' ') : "";
       out += flags.find('-') != std::string::npos ? text + pad : pad + text;
@@ -319,10 +346,13 @@ Result<std::string> percent_format(const std::string& format, const Value& args)
       if (arg->is_string()) {
         out += arg->as_string();
       } else {
+        if (!arg->is_number() || arg->is_float()) return Error("%c requires an int or a unicode character");
+        if (arg->as_int() < 0 || arg->as_int() > 0x10FFFF) return Error("%c arg not in range(0x110000)");
         utf8_append(out, static_cast<char32_t>(arg->as_int()));
       }
     } else {
-      return make_error("unsupported format character '{}' (0x{:x}) at index {}", type, static_cast<int>(type), i);
+      return make_error("unsupported format character '{}' (0x{:x}) at index {}", type,
+                        static_cast<int>(type), i);
     }
   }
   if (!used_mapping && mapping == nullptr && next_arg < positional.size()) {

@@ -19,7 +19,8 @@ Result<Value> unary_plus(const Value& v);
 Result<bool> contains(const Value& container, const Value& item);
 // obj[start:stop:step] for str, list and tuple; nullopt for other types (jinja2 then yields
 // undefined).
-Result<std::optional<Value>> slice_value(const Value& obj, const Value& start, const Value& stop, const Value& step);
+Result<std::optional<Value>> slice_value(const Value& obj, const Value& start, const Value& stop,
+                                         const Value& step);
 // obj[index] for str, list and tuple with Python's negative indexing; nullopt when out of range or
 // when obj is not indexable by an int.
 std::optional<Value> index_value(const Value& obj, int64_t index);
@@ -27,6 +28,7 @@ std::optional<Value> index_value(const Value& obj, int64_t index);
 Result<std::string> percent_format(const std::string& format, const Value& args);
 
 // Code-point level helpers shared by filters and str methods.
-Value string_slice(const std::string& s, std::optional<int64_t> start, std::optional<int64_t> stop, int64_t step);
+Value string_slice(const std::string& s, std::optional<int64_t> start, std::optional<int64_t> stop,
+                   int64_t step);
 
 }  // namespace strata::jinja

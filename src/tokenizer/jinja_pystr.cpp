@@ -1,5 +1,6 @@
 #include "tokenizer/jinja_pystr.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -9,7 +10,9 @@
 namespace strata::jinja {
 namespace {
 
-bool is_cased(char32_t cp) { return is_py_upper(cp) || is_py_lower(cp); }
+bool is_cased(char32_t cp) {
+  return is_py_upper(cp) || is_py_lower(cp);
+}
 
 bool is_line_break(char32_t cp) {
   return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D || cp == 0x1E ||
@@ -125,7 +128,8 @@ std::vector<std::string> py_splitlines(const std::string& s, bool keepends) {
   return out;
 }
 
-std::string py_replace(const std::string& s, const std::string& old_sub, const std::string& new_sub, int64_t count) {
+std::string py_replace(const std::string& s, const std::string& old_sub, const std::string& new_sub,
+                       int64_t count) {
   std::string out;
   if (old_sub.empty()) {
     std::u32string cps = utf8_decode(s);
@@ -229,6 +233,7 @@ std::string jinja_title(const std::string& s) {
 std::string py_pad(const std::string& s, int64_t width, const std::string& fill, char align) {
   int64_t len = static_cast<int64_t>(utf8_length(s));
   if (width <= len) return s;
+  width = std::min<int64_t>(width, int64_t{1} << 26);  // bounded: Python would exhaust memory instead
   int64_t total = width - len;
   int64_t left = align == '<' ? 0 : align == '>' ? total : total / 2 + (total & width & 1);
   int64_t right = total - left;
@@ -329,14 +334,20 @@ Result<std::string> py_format_value(const Value& v, const std::string& spec) {
     ++i;
   }
   int64_t width = 0;
-  while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9') width = width * 10 + (cps[i++] - '0');
+  while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9') {
+    width = width * 10 + (cps[i++] - '0');
+    if (width > (1 << 20)) return Error("Too many decimal digits in format string");
+  }
   char grouping = 0;
   if (i < cps.size() && (cps[i] == ',' || cps[i] == '_')) grouping = static_cast<char>(cps[i++]);
   int precision = -1;
   if (i < cps.size() && cps[i] == '.') {
     ++i;
     precision = 0;
-    while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9') precision = precision * 10 + static_cast<int>(cps[i++] - '0');
+    while (i < cps.size() && cps[i] >= '0' && cps[i] <= '9') {
+      precision = precision * 10 + static_cast<int>(cps[i++] - '0');
+      if (precision > 4096) return Error("Too many decimal digits in format string");
+    }
   }
   char type = 0;
   if (i < cps.size()) type = static_cast<char>(cps[i++]);
@@ -345,11 +356,13 @@ Result<std::string> py_format_value(const Value& v, const std::string& spec) {
   std::string body;
   bool numeric = false;
   if (v.is_string()) {
-    if (type != 0 && type != 's') return make_error("Unknown format code '{}' for object of type 'str'", type);
+    if (type != 0 && type != 's')
+      return make_error("Unknown format code '{}' for object of type 'str'", type);
     body = v.as_string();
     if (precision >= 0) body = utf8_encode(utf8_decode(body).substr(0, static_cast<size_t>(precision)));
     if (align == 0) align = '<';
-  } else if (v.is_number() && (v.is_float() || (type != 0 && std::string_view("eEfFgG%").find(type) != std::string_view::npos))) {
+  } else if (v.is_number() && (v.is_float() || (type != 0 && std::string_view("eEfFgG%").find(type) !=
+                                                                 std::string_view::npos))) {
     numeric = true;
     double d = v.as_double();
     char buf[512];
@@ -388,7 +401,13 @@ Result<std::string> py_format_value(const Value& v, const std::string& spec) {
         digits.insert(digits.begin(), chars[mag % base]);
         mag /= base;
       } while (mag != 0);
-      if (alt) digits = std::string("0") + (type == 'o' ? "o" : type == 'b' ? "b" : type == 'X' ? "X" : "x") + digits;
+      if (alt)
+        digits = std::string("0") +
+                 (type == 'o'   ? "o"
+                  : type == 'b' ? "b"
+                  : type == 'X' ? "X"
+                                : "x") +
+                 digits;
     } else if (type == 'c') {
       utf8_append(digits, static_cast<char32_t>(n));
     } else if (type == 0 || type == 'd' || type == 'n') {
@@ -451,8 +470,9 @@ Result<std::string> py_str_format(Interpreter& in, const std::string& format, co
       if (format[j] == '}') --depth;
     }
     if (depth != 0) {
-      return Error(j - i <= 1 || format.find('}', i) == std::string::npos ? "Single '{' encountered in format string"
-                                                                           : "expected '}' before end of string");
+      return Error(j - i <= 1 || format.find('}', i) == std::string::npos
+                       ? "Single '{' encountered in format string"
+                       : "expected '}' before end of string");
     }
     std::string field = format.substr(i + 1, j - i - 2);
     i = j - 1;
@@ -478,13 +498,17 @@ Result<std::string> py_str_format(Interpreter& in, const std::string& format, co
     if (first.empty() || std::isdigit(static_cast<unsigned char>(first[0]))) {
       size_t index = 0;
       if (first.empty()) {
-        if (manual) return Error("cannot switch from manual field specification to automatic field numbering");
+        if (manual)
+          return Error("cannot switch from manual field specification to automatic field numbering");
         automatic = true;
         index = auto_index++;
       } else {
-        if (automatic) return Error("cannot switch from automatic field numbering to manual field specification");
+        if (automatic)
+          return Error("cannot switch from automatic field numbering to manual field specification");
         manual = true;
-        index = static_cast<size_t>(std::stoul(first));
+        auto parsed = parse_digits(first);
+        if (!parsed) return make_error("Too many decimal digits in format string");
+        index = static_cast<size_t>(*parsed);
       }
       if (index >= args.positional.size()) {
         return make_error("Replacement index {} out of range for positional args tuple", index);
@@ -504,14 +528,15 @@ Result<std::string> py_str_format(Interpreter& in, const std::string& format, co
     while (p != std::string::npos && p < field.size()) {
       if (field[p] == '.') {
         size_t e = field.find_first_of(".[", p + 1);
-        STRATA_TRY(value, in.getattr(value, field.substr(p + 1, e == std::string::npos ? std::string::npos : e - p - 1)));
+        STRATA_TRY(value, in.getattr(value, field.substr(p + 1, e == std::string::npos ? std::string::npos
+                                                                                       : e - p - 1)));
         p = e;
       } else {
         size_t e = field.find(']', p);
         if (e == std::string::npos) return Error("Missing ']' in format string");
         std::string key = field.substr(p + 1, e - p - 1);
-        bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
-        STRATA_TRY(value, in.getitem(value, digits ? Value::integer(std::stoll(key)) : Value::string(key)));
+        auto index = parse_digits(key);
+        STRATA_TRY(value, in.getitem(value, index ? Value::integer(*index) : Value::string(key)));
         p = e + 1;
       }
     }

@@ -21,7 +21,8 @@ std::string py_strip(const std::string& s, const std::optional<std::string>& cha
 Result<std::vector<std::string>> py_split(const std::string& s, const std::optional<std::string>& sep,
                                           int64_t maxsplit, bool from_right);
 std::vector<std::string> py_splitlines(const std::string& s, bool keepends);
-std::string py_replace(const std::string& s, const std::string& old_sub, const std::string& new_sub, int64_t count);
+std::string py_replace(const std::string& s, const std::string& old_sub, const std::string& new_sub,
+                       int64_t count);
 std::string py_upper(const std::string& s);
 std::string py_lower(const std::string& s);
 std::string py_swapcase(const std::string& s);

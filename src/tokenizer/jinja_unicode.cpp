@@ -105,8 +105,8 @@ bool is_py_space(char32_t cp) {
 bool is_py_printable(char32_t cp) {
   if (cp < 0x20 || cp == 0x7F) return false;
   if (cp < 0x7F) return true;
-  if (cp <= 0xA0) return false;  // C1 controls and NO-BREAK SPACE (Zs)
-  if (cp == 0xAD) return false;  // SOFT HYPHEN (Cf)
+  if (cp <= 0xA0) return false;                    // C1 controls and NO-BREAK SPACE (Zs)
+  if (cp == 0xAD) return false;                    // SOFT HYPHEN (Cf)
   if (cp >= 0xD800 && cp <= 0xDFFF) return false;  // surrogates
   if (cp >= 0xE000 && cp <= 0xF8FF) return false;  // private use
   if (cp >= 0xF0000) return false;                 // private use planes

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "tokenizer/jinja_unicode.h"
@@ -38,9 +39,16 @@ void Dict::set(Value key, Value value) {
 
 // ---- Object -----------------------------------------------------------------------------------
 
-bool Object::set_attr(const std::string&, Value) { return false; }
+bool Object::set_attr(const std::string&, Value) {
+  return false;
+}
 
-std::string Object::repr() const { return "<" + type_name() + " object>"; }
+std::string Object::repr() const {
+  std::string out = "<";
+  out += type_name();
+  out += " object>";
+  return out;
+}
 
 // ---- Value ------------------------------------------------------------------------------------
 
@@ -121,7 +129,8 @@ Value Value::function(std::string name, NativeFn fn) {
 Value Value::iterator(std::string type_name, std::string repr, std::vector<Value> items) {
   Value v;
   v.kind_ = ValueKind::kIterator;
-  v.ptr_ = std::make_shared<IteratorState>(IteratorState{std::move(type_name), std::move(repr), std::move(items), 0});
+  v.ptr_ = std::make_shared<IteratorState>(
+      IteratorState{std::move(type_name), std::move(repr), std::move(items), 0});
   return v;
 }
 
@@ -148,10 +157,22 @@ Object* Value::as_object() const {
   return is_object() ? const_cast<Object*>(static_cast<const Object*>(ptr_.get())) : nullptr;
 }
 
-const Function& Value::as_function() const { return *static_cast<const Function*>(ptr_.get()); }
+const Function& Value::as_function() const {
+  return *static_cast<const Function*>(ptr_.get());
+}
 
 const UndefinedInfo* Value::undefined_info() const {
   return is_undefined() ? static_cast<const UndefinedInfo*>(ptr_.get()) : nullptr;
+}
+
+std::optional<int64_t> parse_digits(std::string_view digits) {
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
 }
 
 Value undefined_name(std::string name) {
@@ -195,18 +216,30 @@ Value undefined_unsafe(const Value& owner, std::string name) {
 
 std::string type_name(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: return "Undefined";
-    case ValueKind::kNone: return "NoneType";
-    case ValueKind::kBool: return "bool";
-    case ValueKind::kInt: return "int";
-    case ValueKind::kFloat: return "float";
-    case ValueKind::kString: return "str";
-    case ValueKind::kList: return "list";
-    case ValueKind::kTuple: return "tuple";
-    case ValueKind::kDict: return "dict";
-    case ValueKind::kObject: return v.as_object()->type_name();
-    case ValueKind::kFunction: return "function";
-    case ValueKind::kIterator: return v.as_iterator()->type_name;
+    case ValueKind::kUndefined:
+      return "Undefined";
+    case ValueKind::kNone:
+      return "NoneType";
+    case ValueKind::kBool:
+      return "bool";
+    case ValueKind::kInt:
+      return "int";
+    case ValueKind::kFloat:
+      return "float";
+    case ValueKind::kString:
+      return "str";
+    case ValueKind::kList:
+      return "list";
+    case ValueKind::kTuple:
+      return "tuple";
+    case ValueKind::kDict:
+      return "dict";
+    case ValueKind::kObject:
+      return v.as_object()->type_name();
+    case ValueKind::kFunction:
+      return "function";
+    case ValueKind::kIterator:
+      return v.as_iterator()->type_name;
   }
   return "object";
 }
@@ -236,24 +269,34 @@ std::string undefined_message(const Value& v) {
   return owner_repr + " has no attribute " + name_repr;
 }
 
-Error undefined_error(const Value& v) { return Error(undefined_message(v)); }
+Error undefined_error(const Value& v) {
+  return Error(undefined_message(v));
+}
 
 // ---- truthiness, equality, ordering ------------------------------------------------------------
 
 bool truthy(const Value& v) {
   switch (v.kind()) {
     case ValueKind::kUndefined:
-    case ValueKind::kNone: return false;
-    case ValueKind::kBool: return v.as_bool();
-    case ValueKind::kInt: return v.as_int() != 0;
-    case ValueKind::kFloat: return v.as_double() != 0.0;
-    case ValueKind::kString: return !v.as_string().empty();
+    case ValueKind::kNone:
+      return false;
+    case ValueKind::kBool:
+      return v.as_bool();
+    case ValueKind::kInt:
+      return v.as_int() != 0;
+    case ValueKind::kFloat:
+      return v.as_double() != 0.0;
+    case ValueKind::kString:
+      return !v.as_string().empty();
     case ValueKind::kList:
-    case ValueKind::kTuple: return !v.as_list().empty();
-    case ValueKind::kDict: return v.as_dict().size() != 0;
+    case ValueKind::kTuple:
+      return !v.as_list().empty();
+    case ValueKind::kDict:
+      return v.as_dict().size() != 0;
     case ValueKind::kObject:
     case ValueKind::kFunction:
-    case ValueKind::kIterator: return true;
+    case ValueKind::kIterator:
+      return true;
   }
   return false;
 }
@@ -266,8 +309,10 @@ bool equals(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case ValueKind::kUndefined:
-    case ValueKind::kNone: return true;
-    case ValueKind::kString: return a.as_string() == b.as_string();
+    case ValueKind::kNone:
+      return true;
+    case ValueKind::kString:
+      return a.as_string() == b.as_string();
     case ValueKind::kList:
     case ValueKind::kTuple: {
       const auto& x = a.as_list();
@@ -288,7 +333,8 @@ bool equals(const Value& a, const Value& b) {
       }
       return true;
     }
-    default: return a.identity() == b.identity();
+    default:
+      return a.identity() == b.identity();
   }
 }
 
@@ -309,8 +355,7 @@ Result<bool> less_than(const Value& a, const Value& b, std::string_view op) {
   }
   if (a.is_undefined()) return undefined_error(a);
   if (b.is_undefined()) return undefined_error(b);
-  return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a),
-                    type_name(b));
+  return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a), type_name(b));
 }
 
 Result<bool> compare_values(std::string_view op, const Value& a, const Value& b) {
@@ -319,7 +364,8 @@ Result<bool> compare_values(std::string_view op, const Value& a, const Value& b)
   bool orderable = (a.is_number() && b.is_number()) || (a.is_string() && b.is_string()) ||
                    (a.is_list() && b.is_list()) || (a.is_tuple() && b.is_tuple());
   if (!orderable) {
-    return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a), type_name(b));
+    return make_error("'{}' not supported between instances of '{}' and '{}'", op, type_name(a),
+                      type_name(b));
   }
   if (op == "<") return less_than(a, b, op);
   if (op == ">") return less_than(b, a, op);
@@ -345,7 +391,7 @@ std::string float_repr(double d) {
   if (negative) sci.erase(0, 1);
   size_t e = sci.find('e');
   std::string mantissa = sci.substr(0, e);
-  int exponent = std::stoi(sci.substr(e + 1));
+  int exponent = std::atoi(sci.c_str() + e + 1);
   std::string digits;
   for (char c : mantissa) {
     if (c != '.') digits.push_back(c);
@@ -418,12 +464,24 @@ void append_string_repr(std::string& out, std::string_view s) {
 
 void append_repr(std::string& out, const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: out += "Undefined"; return;
-    case ValueKind::kNone: out += "None"; return;
-    case ValueKind::kBool: out += v.as_bool() ? "True" : "False"; return;
-    case ValueKind::kInt: out += std::to_string(v.as_int()); return;
-    case ValueKind::kFloat: out += float_repr(v.as_double()); return;
-    case ValueKind::kString: append_string_repr(out, v.as_string()); return;
+    case ValueKind::kUndefined:
+      out += "Undefined";
+      return;
+    case ValueKind::kNone:
+      out += "None";
+      return;
+    case ValueKind::kBool:
+      out += v.as_bool() ? "True" : "False";
+      return;
+    case ValueKind::kInt:
+      out += std::to_string(v.as_int());
+      return;
+    case ValueKind::kFloat:
+      out += float_repr(v.as_double());
+      return;
+    case ValueKind::kString:
+      append_string_repr(out, v.as_string());
+      return;
     case ValueKind::kList:
     case ValueKind::kTuple: {
       const auto& items = v.as_list();
@@ -449,9 +507,15 @@ void append_repr(std::string& out, const Value& v) {
       out += '}';
       return;
     }
-    case ValueKind::kObject: out += v.as_object()->repr(); return;
-    case ValueKind::kFunction: out += "<function " + v.as_function().name + ">"; return;
-    case ValueKind::kIterator: out += v.as_iterator()->repr; return;
+    case ValueKind::kObject:
+      out += v.as_object()->repr();
+      return;
+    case ValueKind::kFunction:
+      out += "<function " + v.as_function().name + ">";
+      return;
+    case ValueKind::kIterator:
+      out += v.as_iterator()->repr;
+      return;
   }
 }
 
@@ -463,9 +527,12 @@ std::string repr(const Value& v) {
 
 std::string to_str(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kUndefined: return "";
-    case ValueKind::kString: return v.as_string();
-    default: return repr(v);
+    case ValueKind::kUndefined:
+      return "";
+    case ValueKind::kString:
+      return v.as_string();
+    default:
+      return repr(v);
   }
 }
 

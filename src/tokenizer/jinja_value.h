@@ -43,15 +43,18 @@ enum class ValueKind : uint8_t {
 // Why a value is undefined; used for jinja2's error messages when an undefined value is used in
 // a way that fails ("'foo' is undefined", "'dict object' has no attribute 'x'").
 struct UndefinedInfo {
-  std::string name;        // the missing name or attribute (repr'd in messages)
-  std::string owner;       // object_type_repr of the object it was looked up on; empty = none
-  bool name_is_str = true; // false for missing integer indices ("has no element 3")
-  std::string hint;        // overrides the message when set
-  bool unsafe = false;     // sandbox: access to an unsafe attribute (SecurityError)
+  std::string name;         // the missing name or attribute (repr'd in messages)
+  std::string owner;        // object_type_repr of the object it was looked up on; empty = none
+  bool name_is_str = true;  // false for missing integer indices ("has no element 3")
+  std::string hint;         // overrides the message when set
+  bool unsafe = false;      // sandbox: access to an unsafe attribute (SecurityError)
 };
 
+// Parses a run of decimal digits; nullopt when empty, not all digits, or beyond int64.
+std::optional<int64_t> parse_digits(std::string_view digits);
+
 // Undefined values as jinja2 makes them.
-Value undefined_name(std::string name);                        // "'x' is undefined"
+Value undefined_name(std::string name);                           // "'x' is undefined"
 Value undefined_attribute(const Value& owner, std::string name);  // "'dict object' has no attribute 'x'"
 Value undefined_element(const Value& owner, const Value& key);    // "list object has no element 3"
 Value undefined_hint(std::string hint, std::string name = "");    // message = hint

@@ -28,10 +28,11 @@ class RandomConversation {
   explicit RandomConversation(uint32_t seed) : rng_(seed) {}
 
   std::string text() {
-    static const char32_t kPieces[] = {U'a', U'Z', U' ', U'\n', U'\t', U'"', U'\'', U'\\', U'{', U'}', U'%',
-                                       U'<', U'>', U'|', 0x00E9, 0x4E2D, 0x1F600, 0x00A0, 0x200B, 0x0001, 0x007F};
-    static const char* const kWords[] = {"<think>", "</think>", "<|eot_id|>", "{{ x }}", "{% if %}", "<｜User｜>",
-                                         "\\n", "tool", "null", "[1, 2]"};
+    static const char32_t kPieces[] = {U'a',   U'Z',   U' ',    U'\n',  U'\t',  U'"',   U'\'',
+                                       U'\\',  U'{',   U'}',    U'%',   U'<',   U'>',   U'|',
+                                       0x00E9, 0x4E2D, 0x1F600, 0x00A0, 0x200B, 0x0001, 0x007F};
+    static const char* const kWords[] = {"<think>",    "</think>", "<|eot_id|>", "{{ x }}", "{% if %}",
+                                         "<｜User｜>", "\\n",      "tool",       "null",    "[1, 2]"};
     std::string s;
     int n = pick(0, 12);
     for (int i = 0; i < n; ++i) {
@@ -46,11 +47,16 @@ class RandomConversation {
 
   ordered_json scalar() {
     switch (pick(0, 6)) {
-      case 0: return nullptr;
-      case 1: return pick(-5, 5);
-      case 2: return pick(0, 100) / 8.0;
-      case 3: return pick(0, 1) == 1;
-      default: return text();
+      case 0:
+        return nullptr;
+      case 1:
+        return pick(-5, 5);
+      case 2:
+        return pick(0, 100) / 8.0;
+      case 3:
+        return pick(0, 1) == 1;
+      default:
+        return text();
     }
   }
 
@@ -71,8 +77,10 @@ class RandomConversation {
 
   ordered_json tool_call() {
     ordered_json args = pick(0, 2) == 0 ? value() : ordered_json(pick(0, 1) ? text() : "{\"a\": 1}");
-    ordered_json call = {{"id", text()}, {"type", pick(0, 4) ? "function" : text()},
-                         {"function", {{"name", pick(0, 4) ? ordered_json(text()) : value()}, {"arguments", args}}}};
+    ordered_json call = {
+        {"id", text()},
+        {"type", pick(0, 4) ? "function" : text()},
+        {"function", {{"name", pick(0, 4) ? ordered_json(text()) : value()}, {"arguments", args}}}};
     if (pick(0, 10) == 0) call.erase("function");
     return call;
   }
@@ -111,8 +119,9 @@ class RandomConversation {
                          {"function", {{"name", text()}, {"description", text()}, {"parameters", value()}}}});
       }
     }
-    ordered_json ctx = {{"messages", messages}, {"tools", tools}, {"documents", nullptr},
-                        {"add_generation_prompt", pick(0, 1) == 1}, {"bos_token", "<s>"}, {"eos_token", "</s>"}};
+    ordered_json ctx = {{"messages", messages}, {"tools", tools},
+                        {"documents", nullptr}, {"add_generation_prompt", pick(0, 1) == 1},
+                        {"bos_token", "<s>"},   {"eos_token", "</s>"}};
     if (pick(0, 4) == 0) ctx["builtin_tools"] = ordered_json::array({"brave_search", text()});
     if (pick(0, 4) == 0) ctx["tools_in_user_message"] = pick(0, 1) == 1;
     if (pick(0, 4) == 0) ctx["date_string"] = value();
@@ -168,7 +177,9 @@ TEST(ChatTemplateFuzz, MutatedTemplatesNeverCrash) {
       for (int edits = gen.pick(1, 6); edits > 0; --edits) {
         size_t pos = static_cast<size_t>(gen.pick(0, static_cast<int>(s.size())));
         switch (gen.pick(0, 3)) {
-          case 0: s.insert(pos, 1, kAlphabet[gen.pick(0, static_cast<int>(sizeof(kAlphabet)) - 2)]); break;
+          case 0:
+            s.insert(pos, 1, kAlphabet[gen.pick(0, static_cast<int>(sizeof(kAlphabet)) - 2)]);
+            break;
           case 1:
             if (pos < s.size()) s.erase(pos, static_cast<size_t>(gen.pick(1, 8)));
             break;
@@ -177,7 +188,8 @@ TEST(ChatTemplateFuzz, MutatedTemplatesNeverCrash) {
             s.insert(pos, s.substr(from, static_cast<size_t>(gen.pick(1, 40))));
             break;
           }
-          default: s = s.substr(0, pos);
+          default:
+            s = s.substr(0, pos);
         }
       }
       auto tpl = ChatTemplate::parse(s);
@@ -197,14 +209,16 @@ TEST(ChatTemplateFuzz, MutatedTemplatesNeverCrash) {
 
 TEST(ChatTemplateFuzz, LongConversationRendersQuickly) {
   STRATA_REQUIRE_TESTDATA();
-  auto tpl = ChatTemplate::parse(load_testdata_template("llamacpp-templates/meta-llama-Llama-3.1-8B-Instruct.jinja"));
+  auto tpl = ChatTemplate::parse(
+      load_testdata_template("llamacpp-templates/meta-llama-Llama-3.1-8B-Instruct.jinja"));
   ASSERT_TRUE(tpl.ok());
   ordered_json messages = ordered_json::array();
   std::string content(2000, 'x');
   for (int i = 0; i < 1000; ++i) {
     messages.push_back({{"role", i % 2 ? "assistant" : "user"}, {"content", content + std::to_string(i)}});
   }
-  ordered_json ctx = {{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", "<|begin_of_text|>"}};
+  ordered_json ctx = {
+      {"messages", messages}, {"add_generation_prompt", true}, {"bos_token", "<|begin_of_text|>"}};
   auto start = std::chrono::steady_clock::now();
   auto out = tpl->render(ctx);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -10,7 +10,9 @@
 namespace strata::test {
 namespace {
 
-std::string goldens_path() { return fixtures_dir() + "/chat_templates/goldens.json"; }
+std::string goldens_path() {
+  return fixtures_dir() + "/chat_templates/goldens.json";
+}
 
 TEST(ChatTemplateGolden, RealTemplatesMatchJinja2) {
   STRATA_REQUIRE_TESTDATA();
@@ -23,7 +25,8 @@ TEST(ChatTemplateGolden, RealTemplatesMatchJinja2) {
   for (const auto& c : cases) {
     const std::string name = c.at("name").get<std::string>();
     SCOPED_TRACE(name);
-    auto out = render_template(load_testdata_template(c.at("template").get<std::string>()), c.at("context"), &now);
+    auto out =
+        render_template(load_testdata_template(c.at("template").get<std::string>()), c.at("context"), &now);
     if (c.contains("expected")) {
       ASSERT_TRUE(out.ok()) << out.error().message();
       EXPECT_EQ(*out, c.at("expected").get<std::string>());
@@ -43,11 +46,14 @@ TEST(ChatTemplateGolden, RealTemplatesMatchJinja2) {
 TEST(ChatTemplateGolden, RaiseExceptionMessageIsExact) {
   STRATA_REQUIRE_TESTDATA();
   // Llama 3.1 refuses parallel tool calls through raise_exception(); the server returns the text.
-  auto tpl = ChatTemplate::parse(load_testdata_template("llamacpp-templates/meta-llama-Llama-3.1-8B-Instruct.jinja"));
+  auto tpl = ChatTemplate::parse(
+      load_testdata_template("llamacpp-templates/meta-llama-Llama-3.1-8B-Instruct.jinja"));
   ASSERT_TRUE(tpl.ok()) << tpl.error().message();
   auto call = [](const char* id) {
-    return nlohmann::ordered_json{{"id", id}, {"type", "function"},
-                                  {"function", {{"name", "f"}, {"arguments", nlohmann::ordered_json::object()}}}};
+    return nlohmann::ordered_json{
+        {"id", id},
+        {"type", "function"},
+        {"function", {{"name", "f"}, {"arguments", nlohmann::ordered_json::object()}}}};
   };
   nlohmann::ordered_json ctx = {
       {"messages",
@@ -84,13 +90,16 @@ constexpr const char* kLlama3Template =
     "{% endif %}";
 constexpr const char* kChatmlTemplate =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
+    "endif %}";
 
 nlohmann::ordered_json ollama_conversation(const std::string& name) {
   nlohmann::ordered_json system = {{"role", "system"}, {"content", "You are a helpful assistant."}};
   nlohmann::ordered_json user1 = {{"role", "user"}, {"content", "Hello, how are you?"}};
-  nlohmann::ordered_json assistant = {{"role", "assistant"}, {"content", "I'm doing great. How can I help you today?"}};
-  nlohmann::ordered_json user2 = {{"role", "user"}, {"content", "I'd like to show off how chat templating works!"}};
+  nlohmann::ordered_json assistant = {{"role", "assistant"},
+                                      {"content", "I'm doing great. How can I help you today?"}};
+  nlohmann::ordered_json user2 = {{"role", "user"},
+                                  {"content", "I'd like to show off how chat templating works!"}};
   if (name == "user") return nlohmann::ordered_json::array({user1});
   if (name == "user-assistant-user") return nlohmann::ordered_json::array({user1, assistant, user2});
   return nlohmann::ordered_json::array({system, user1, assistant, user2});

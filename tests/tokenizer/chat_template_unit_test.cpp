@@ -16,7 +16,8 @@ using nlohmann::ordered_json;
 TEST(ChatTemplateWhitespace, TrimBlocksLstripBlocksAndDashes) {
   ordered_json ctx = {{"msgs", {"a", "b"}}};
   EXPECT_EQ(render_or_error("{% if true %}\n  yes\n{% endif %}\n"), "  yes\n");
-  EXPECT_EQ(render_or_error("<div>\n    {% if true %}\n    yes\n    {% endif %}\n</div>"), "<div>\n    yes\n</div>");
+  EXPECT_EQ(render_or_error("<div>\n    {% if true %}\n    yes\n    {% endif %}\n</div>"),
+            "<div>\n    yes\n</div>");
   EXPECT_EQ(render_or_error("a  {%- if true -%}  b  {%- endif -%}  c"), "abc");
   EXPECT_EQ(render_or_error("{% for x in [1, 2] -%}\n  {{ x }}\n{%- endfor %}"), "12");
   EXPECT_EQ(render_or_error("  {%+ if true %}x{% endif %}"), "  x");
@@ -49,11 +50,13 @@ TEST(ChatTemplateUndefined, BehavesLikeJinja2Undefined) {
 }
 
 TEST(ChatTemplateErrors, RaiseExceptionReturnsTheExactMessage) {
-  auto out = render_template("before{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}",
-                             ordered_json::object());
+  auto out = render_template(
+      "before{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}",
+      ordered_json::object());
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().message(), "Conversation roles must alternate user/assistant/user/assistant/...");
-  out = render_template("{% if true %}{{ raise_exception(\"Ünïcode 'quotes' \\\"x\\\"\") }}{% endif %}", ordered_json::object());
+  out = render_template("{% if true %}{{ raise_exception(\"Ünïcode 'quotes' \\\"x\\\"\") }}{% endif %}",
+                        ordered_json::object());
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().message(), "Ünïcode 'quotes' \"x\"");
 }
@@ -64,7 +67,8 @@ TEST(ChatTemplateErrors, SyntaxErrorsNameTheLine) {
   EXPECT_EQ(tpl.error().message(), "syntax error on line 3: No filter named 'nosuchfilter'.");
   // Inside an if block an unknown filter only fails when it runs (jinja2's soft frames).
   EXPECT_EQ(render_or_error("{% if x %}{{ x | nosuchfilter }}{% endif %}ok"), "ok");
-  EXPECT_EQ(render_or_error("{% if true %}{{ 1 | nosuchfilter }}{% endif %}"), "ERROR: No filter named 'nosuchfilter' found.");
+  EXPECT_EQ(render_or_error("{% if true %}{{ 1 | nosuchfilter }}{% endif %}"),
+            "ERROR: No filter named 'nosuchfilter' found.");
   tpl = ChatTemplate::parse("{% for m in messages %}\n\n{{ m }\n{% endfor %}");
   ASSERT_FALSE(tpl.ok());
   EXPECT_EQ(tpl.error().message(), "syntax error on line 3: unexpected '}'");
@@ -83,13 +87,15 @@ TEST(ChatTemplateErrors, ContextMustBeAnObjectAndRecursionIsBounded) {
   auto tpl = ChatTemplate::parse("x");
   ASSERT_TRUE(tpl.ok());
   EXPECT_FALSE(tpl->render(ordered_json::array()).ok());
-  auto deep = render_template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", ordered_json::object());
+  auto deep =
+      render_template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", ordered_json::object());
   ASSERT_FALSE(deep.ok());
   EXPECT_EQ(deep.error().message(), "maximum recursion depth exceeded");
 }
 
 TEST(ChatTemplateClock, StrftimeNowUsesTheInjectedClock) {
-  auto tpl = ChatTemplate::parse("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%dT%H:%M:%S.%f %A %j') }}");
+  auto tpl =
+      ChatTemplate::parse("{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%Y-%m-%dT%H:%M:%S.%f %A %j') }}");
   ASSERT_TRUE(tpl.ok());
   tpl->set_clock([] { return jinja::LocalTime{2024, 2, 29, 23, 59, 58, 7}; });
   auto out = tpl->render(ordered_json::object());
@@ -102,18 +108,27 @@ TEST(ChatTemplateClock, StrftimeNowUsesTheInjectedClock) {
 }
 
 TEST(ChatTemplateJson, TojsonMatchesPythonJsonDumps) {
-  ordered_json ctx = {{"t", {{"name", "f"}, {"description", "Ünï \"q\" \n\u0001"}, {"n", 1.5}, {"i", 3},
-                             {"b", true}, {"z", nullptr}, {"l", ordered_json::array()}, {"o", ordered_json::object()}}}};
-  EXPECT_EQ(render_or_error("{{ t | tojson }}", ctx),
-            "{\"name\": \"f\", \"description\": \"Ünï \\\"q\\\" \\n\\u0001\", \"n\": 1.5, \"i\": 3, \"b\": true, "
-            "\"z\": null, \"l\": [], \"o\": {}}");
+  ordered_json ctx = {{"t",
+                       {{"name", "f"},
+                        {"description", "Ünï \"q\" \n\u0001"},
+                        {"n", 1.5},
+                        {"i", 3},
+                        {"b", true},
+                        {"z", nullptr},
+                        {"l", ordered_json::array()},
+                        {"o", ordered_json::object()}}}};
+  EXPECT_EQ(
+      render_or_error("{{ t | tojson }}", ctx),
+      "{\"name\": \"f\", \"description\": \"Ünï \\\"q\\\" \\n\\u0001\", \"n\": 1.5, \"i\": 3, \"b\": true, "
+      "\"z\": null, \"l\": [], \"o\": {}}");
   EXPECT_EQ(render_or_error("{{ {'b': [1, {'c': 2}]} | tojson(indent=2) }}"),
             "{\n  \"b\": [\n    1,\n    {\n      \"c\": 2\n    }\n  ]\n}");
   EXPECT_EQ(render_or_error("{{ {'b': 1, 'a': 2} | tojson(sort_keys=true, separators=(',', ':')) }}"),
             "{\"a\":2,\"b\":1}");
   EXPECT_EQ(render_or_error("{{ 'é😀' | tojson(ensure_ascii=true) }}"), "\"\\u00e9\\ud83d\\ude00\"");
   // Generators (map/select) are not JSON serializable, exactly as in Python.
-  EXPECT_EQ(render_or_error("{{ [1] | map('string') | tojson }}"), "ERROR: Object of type generator is not JSON serializable");
+  EXPECT_EQ(render_or_error("{{ [1] | map('string') | tojson }}"),
+            "ERROR: Object of type generator is not JSON serializable");
 }
 
 TEST(ChatTemplateRepr, PrintsPythonStrAndRepr) {
@@ -131,6 +146,39 @@ TEST(ChatTemplateJson, PlainJsonOverloadSortsKeys) {
   auto out = tpl->render(sorted);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, "{\"a\": 2, \"b\": 1}");
+}
+
+TEST(ChatTemplateContentFormat, DetectsLoopsOverMessageContent) {
+  auto format = [](const std::string& source) {
+    auto tpl = ChatTemplate::parse(source);
+    return tpl.ok() ? tpl->content_format() : "ERROR: " + tpl.error().message();
+  };
+  EXPECT_EQ(format("{% for m in messages %}{{ m['content'] | trim }}{% endfor %}"), "string");
+  EXPECT_EQ(
+      format("{% for message in messages %}{% for part in message['content'] %}{{ part.text }}{% endfor %}"
+             "{% endfor %}"),
+      "openai");
+  EXPECT_EQ(format("{% set loop_messages = messages[1:] %}{% for m in loop_messages %}"
+                   "{% for c in m.content | selectattr('type', 'equalto', 'text') %}{{ c.text }}{% endfor %}"
+                   "{% endfor %}"),
+            "openai");
+  EXPECT_EQ(format("{% for c in content %}{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}"),
+            "string");
+}
+
+TEST(ChatTemplateErrors, DeeplyNestedInputIsRefused) {
+  auto tpl = ChatTemplate::parse("{{ x | length }}");
+  ASSERT_TRUE(tpl.ok());
+  ordered_json deep = 1;
+  for (int i = 0; i < 300; ++i) deep = ordered_json::array({deep});
+  auto out = tpl->render(ordered_json{{"x", deep}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().message(), "chat template context is nested deeper than 256 levels");
+  EXPECT_FALSE(
+      ChatTemplate::parse("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}").ok());
+  std::string nested_ifs;
+  for (int i = 0; i < 5000; ++i) nested_ifs += "{% if 1 %}";
+  EXPECT_FALSE(ChatTemplate::parse(nested_ifs).ok());
 }
 
 class ChatTemplateConfigTest : public ::testing::Test {
@@ -190,6 +238,33 @@ TEST_F(ChatTemplateConfigTest, ChatTemplateArgument) {
   EXPECT_FALSE(load_chat_template_arg(dir_ + "/missing.jinja").ok());
 }
 
+TEST(ChatTemplateVllmConversation, NormalizesMessagesLikeVllm) {
+  ordered_json messages = ordered_json::parse(R"([
+    {"role": "system", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}], "extra": 1},
+    {"role": "user", "content": "hi", "name": "bob"},
+    {"role": "assistant", "content": null, "reasoning": "r",
+     "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{\"x\": 1}"}},
+                    {"id": "2", "type": "function", "function": {"name": "g", "arguments": "not json"}}]},
+    {"role": "tool", "tool_call_id": "1", "content": [{"type": "text", "text": "t1"}, {"type": "text", "text": "t2"}]},
+    {"role": "assistant", "content": "done", "tool_calls": []}
+  ])");
+  auto conv = to_vllm_conversation(messages, "string");
+  ASSERT_TRUE(conv.ok()) << conv.error().message();
+  EXPECT_EQ(
+      conv->dump(),
+      R"([{"role":"system","content":"a\nb"},{"role":"user","content":"hi","name":"bob"},)"
+      R"({"role":"assistant","content":"","tool_calls":[{"id":"1","type":"function","function":)"
+      R"({"name":"f","arguments":{"x":1}}},{"id":"2","type":"function","function":{"name":"g",)"
+      R"("arguments":{}}}],"reasoning":"r","reasoning_content":"r"},)"
+      R"({"role":"tool","content":"t1\nt2","tool_call_id":"1"},{"role":"assistant","content":"done"}])");
+  auto openai = to_vllm_conversation(ordered_json::parse(R"([{"role": "user", "content": "hi"}])"), "openai");
+  ASSERT_TRUE(openai.ok());
+  EXPECT_EQ(openai->dump(), R"([{"role":"user","content":[{"type":"text","text":"hi"}]}])");
+  EXPECT_FALSE(to_vllm_conversation(
+                   ordered_json::parse(R"([{"role": "user", "content": [{"type": "image_url"}]}])"), "string")
+                   .ok());
+}
+
 TEST(ChatTemplateContinueFinal, CutsAfterTheFinalMessage) {
   const std::string rendered = "<|user|>hi<|end|><|assistant|>The answer is<|end|>";
   auto out = apply_continue_final_message(rendered, "The answer is");
@@ -199,7 +274,8 @@ TEST(ChatTemplateContinueFinal, CutsAfterTheFinalMessage) {
   out = apply_continue_final_message(rendered, "The answer is  ");
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, "<|user|>hi<|end|><|assistant|>The answer is");
-  out = apply_continue_final_message(rendered, ordered_json::array({{{"type", "text"}, {"text", "The answer"}}}));
+  out = apply_continue_final_message(rendered,
+                                     ordered_json::array({{{"type", "text"}, {"text", "The answer"}}}));
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(*out, "<|user|>hi<|end|><|assistant|>The answer");
   EXPECT_FALSE(apply_continue_final_message(rendered, "not there").ok());
