@@ -46,7 +46,8 @@ stop() {
   done
   wait 2>/dev/null || true
 }
-trap 'stop; exit 130' INT TERM
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
 trap stop EXIT
 
 loop() {

@@ -5,7 +5,8 @@
 
 namespace strata::bench {
 
-std::vector<double> arrival_intervals(int64_t num_requests, double request_rate, double burstiness, uint64_t seed) {
+std::vector<double> arrival_intervals(int64_t num_requests, double request_rate, double burstiness,
+                                      uint64_t seed) {
   std::vector<double> gaps;
   if (num_requests <= 0) return gaps;
   gaps.reserve(static_cast<size_t>(num_requests));
@@ -22,7 +23,8 @@ std::vector<double> arrival_intervals(int64_t num_requests, double request_rate,
   return gaps;
 }
 
-std::vector<double> arrival_times(int64_t num_requests, double request_rate, double burstiness, uint64_t seed) {
+std::vector<double> arrival_times(int64_t num_requests, double request_rate, double burstiness,
+                                  uint64_t seed) {
   std::vector<double> t = arrival_intervals(num_requests, request_rate, burstiness, seed);
   for (size_t i = 1; i < t.size(); ++i) t[i] += t[i - 1];
   if (!t.empty() && t.back() != 0.0 && std::isfinite(request_rate)) {

@@ -11,9 +11,11 @@
 namespace strata::bench {
 
 // The raw gaps (seconds) before rescaling; empty if num_requests <= 0.
-std::vector<double> arrival_intervals(int64_t num_requests, double request_rate, double burstiness, uint64_t seed);
+std::vector<double> arrival_intervals(int64_t num_requests, double request_rate, double burstiness,
+                                      uint64_t seed);
 
 // Send times (seconds after the start) of each request, non-decreasing.
-std::vector<double> arrival_times(int64_t num_requests, double request_rate, double burstiness, uint64_t seed);
+std::vector<double> arrival_times(int64_t num_requests, double request_rate, double burstiness,
+                                  uint64_t seed);
 
 }  // namespace strata::bench

@@ -1,5 +1,8 @@
 #include "bench/serve_bench.h"
 
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
@@ -10,9 +13,6 @@
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "bench/serve_arrivals.h"
 #include "bench/serve_dataset.h"
@@ -61,9 +61,16 @@ class InFlight {
     --remaining_;
     cv_.notify_all();
   }
-  void wait_all() {
+  // Waits for the last request; with `progress`, prints "N/M requests done" to stderr every 10 s.
+  void wait_all(bool progress, int64_t total) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return remaining_ == 0; });
+    auto next_print = BenchClock::now() + std::chrono::seconds(10);
+    while (!cv_.wait_until(lock, next_print, [&] { return remaining_ == 0; })) {
+      if (progress)
+        std::fprintf(stderr, "%lld/%lld requests done\n", static_cast<long long>(total - remaining_),
+                     static_cast<long long>(total));
+      next_print += std::chrono::seconds(10);
+    }
   }
 
  private:
@@ -77,7 +84,8 @@ class InFlight {
 // Sends every request at its arrival time (waiting for a slot under the concurrency cap) and collects
 // the outputs; returns the wall time of the whole run in seconds.
 double run_requests(HttpClient& client, const std::string& target, const std::vector<RequestInput>& inputs,
-                    const std::vector<double>& arrivals, int64_t max_concurrency, std::vector<RequestOutput>& outputs) {
+                    const std::vector<double>& arrivals, int64_t max_concurrency, bool progress,
+                    std::vector<RequestOutput>& outputs) {
   outputs.assign(inputs.size(), RequestOutput{});
   InFlight in_flight(max_concurrency, static_cast<int64_t>(inputs.size()));
   const std::string id_prefix = fmt::format("bench-{:08x}-", static_cast<uint32_t>(std::random_device{}()));
@@ -103,7 +111,7 @@ double run_requests(HttpClient& client, const std::string& target, const std::ve
     client.start(true, target, build_request_body(in), {{"x-request-id", id_prefix + std::to_string(i)}},
                  std::move(handler));
   }
-  in_flight.wait_all();
+  in_flight.wait_all(progress, static_cast<int64_t>(inputs.size()));
   return std::chrono::duration<double>(BenchClock::now() - bench_start).count();
 }
 
@@ -115,9 +123,10 @@ Status validate(const ServeBenchOptions& o) {
   if (o.dataset_name != "random" && o.dataset_name != "sharegpt")
     return make_error("--dataset-name {}: only random and sharegpt are supported", o.dataset_name);
   if (o.dataset_name == "random" && !o.dataset_path.empty())
-    return make_error("Cannot use 'random' dataset with --dataset-path. Please specify --dataset-name sharegpt "
-                      "for your dataset file: {}",
-                      o.dataset_path);
+    return make_error(
+        "Cannot use 'random' dataset with --dataset-path. Please specify --dataset-name sharegpt "
+        "for your dataset file: {}",
+        o.dataset_path);
   for (const std::string& m : o.percentile_metrics)
     if (m != "ttft" && m != "tpot" && m != "itl" && m != "e2el")
       return make_error("--percentile-metrics: unknown metric '{}' (ttft, tpot, itl, e2el)", m);
@@ -127,7 +136,8 @@ Status validate(const ServeBenchOptions& o) {
     return make_error("--backend {}: only openai, vllm and openai-chat are supported", o.backend);
   const bool chat_endpoint = ends_with(o.endpoint, "chat/completions");
   if (o.backend == "openai-chat" && !chat_endpoint)
-    return make_error("OpenAI Chat Completions API URL must end with 'chat/completions' (--endpoint {})", o.endpoint);
+    return make_error("OpenAI Chat Completions API URL must end with 'chat/completions' (--endpoint {})",
+                      o.endpoint);
   if (!chat_endpoint && !ends_with(o.endpoint, "completions"))
     return make_error("--endpoint {}: must end with completions or chat/completions", o.endpoint);
   return ok_status();
@@ -144,8 +154,9 @@ Result<json> run_serve_bench(const ServeBenchOptions& options, std::FILE* out) {
   std::string api_key = o.api_key;
   if (api_key.empty())
     if (const char* env = std::getenv("OPENAI_API_KEY")) api_key = env;
-  const int io_threads =
-      o.num_io_threads > 0 ? o.num_io_threads : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  const int io_threads = o.num_io_threads > 0
+                             ? o.num_io_threads
+                             : static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   STRATA_TRY(std::unique_ptr<HttpClient> client, HttpClient::create(base_url, io_threads, api_key));
 
   std::string model_name = o.model, model_id = o.model;
@@ -154,11 +165,13 @@ Result<json> run_serve_bench(const ServeBenchOptions& options, std::FILE* out) {
     STRATA_TRY(json models, client->get_json("/v1/models"));
     if (!models.contains("data") || !models["data"].is_array() || models["data"].empty() ||
         !models["data"][0].contains("id") || !models["data"][0]["id"].is_string())
-      return make_error("No models found on the server at {}. Make sure the server is running and has models loaded.",
-                        base_url);
+      return make_error(
+          "No models found on the server at {}. Make sure the server is running and has models loaded.",
+          base_url);
     const json& card = models["data"][0];
     model_name = card["id"].get<std::string>();
-    model_id = card.contains("root") && card["root"].is_string() ? card["root"].get<std::string>() : model_name;
+    model_id =
+        card.contains("root") && card["root"].is_string() ? card["root"].get<std::string>() : model_name;
     say(out, fmt::format("First model name: {}, first model id: {}", model_name, model_id));
   }
 
@@ -206,11 +219,13 @@ Result<json> run_serve_bench(const ServeBenchOptions& options, std::FILE* out) {
   say(out, "Starting main benchmark run...");
   if (out) print_run_preamble(out, cfg);
   std::vector<RequestOutput> outputs;
-  const double duration = run_requests(*client, o.endpoint, inputs, arrivals, o.max_concurrency, outputs);
+  const double duration =
+      run_requests(*client, o.endpoint, inputs, arrivals, o.max_concurrency, !o.disable_tqdm, outputs);
   client.reset();
 
   const BenchmarkMetrics metrics = calculate_metrics(outputs, duration);
-  if (metrics.completed == 0) say(out, "WARNING: All requests failed. Check the benchmark arguments and the server.");
+  if (metrics.completed == 0)
+    say(out, "WARNING: All requests failed. Check the benchmark arguments and the server.");
   if (out) print_report(out, cfg, outputs, metrics, duration);
   json result = build_result_json(cfg, outputs, metrics, duration);
 
@@ -243,18 +258,21 @@ std::vector<std::string> split_commas(const std::string& s) {
 }  // namespace
 
 void add_serve_bench_flags(CLI::App& cmd, ServeBenchOptions& o) {
-  cmd.add_option("--base-url", o.base_url, "server or API base URL, e.g. http://host:8000 (instead of --host/--port)");
+  cmd.add_option("--base-url", o.base_url,
+                 "server or API base URL, e.g. http://host:8000 (instead of --host/--port)");
   cmd.add_option("--host", o.host, "server host")->capture_default_str();
   cmd.add_option("--port", o.port, "server port")->capture_default_str();
   cmd.add_option("--endpoint", o.endpoint, "API endpoint (/v1/completions or /v1/chat/completions)")
       ->capture_default_str();
-  cmd.add_option("--backend", o.backend, "openai, vllm (completions) or openai-chat; default from --endpoint");
+  cmd.add_option("--backend", o.backend,
+                 "openai, vllm (completions) or openai-chat; default from --endpoint");
   cmd.add_option("--model", o.model, "model name; default: the first model of the server's /v1/models");
   cmd.add_option("--label", o.label, "prefix of the result file name (default: the backend)");
   cmd.add_option("--num-prompts", o.num_prompts, "number of prompts to process")->capture_default_str();
   cmd.add_option("--dataset-name", o.dataset_name, "random or sharegpt")->capture_default_str();
   cmd.add_option("--dataset-path", o.dataset_path, "ShareGPT JSON file (--dataset-name sharegpt)");
-  cmd.add_option("--random-input-len", o.random_input_len, "input tokens per random prompt")->capture_default_str();
+  cmd.add_option("--random-input-len", o.random_input_len, "input tokens per random prompt")
+      ->capture_default_str();
   cmd.add_option("--random-output-len", o.random_output_len, "output tokens per random request")
       ->capture_default_str();
   cmd.add_option("--random-range-ratio", o.random_range_ratio,
@@ -267,31 +285,34 @@ void add_serve_bench_flags(CLI::App& cmd, ServeBenchOptions& o) {
   cmd.add_option("--request-rate", o.request_rate,
                  "requests per second; inf sends all at once, otherwise Poisson/gamma arrivals")
       ->capture_default_str();
-  cmd.add_option("--burstiness", o.burstiness, "gamma shape of the arrival gaps (1 = Poisson)")->capture_default_str();
-  cmd.add_option("--max-concurrency", o.max_concurrency, "most requests in flight at once (default: unlimited)");
+  cmd.add_option("--burstiness", o.burstiness, "gamma shape of the arrival gaps (1 = Poisson)")
+      ->capture_default_str();
+  cmd.add_option("--max-concurrency", o.max_concurrency,
+                 "most requests in flight at once (default: unlimited)");
   cmd.add_flag("--ignore-eos", o.ignore_eos, "send ignore_eos (always on for the random dataset)");
   cmd.add_option_function<std::string>(
-         "--percentile-metrics",
-         [&o](const std::string& s) { o.percentile_metrics = split_commas(s); },
-         "comma-separated metrics to report percentiles of: ttft,tpot,itl,e2el (default ttft,tpot,itl)");
+      "--percentile-metrics", [&o](const std::string& s) { o.percentile_metrics = split_commas(s); },
+      "comma-separated metrics to report percentiles of: ttft,tpot,itl,e2el (default ttft,tpot,itl)");
   cmd.add_option_function<std::string>(
-         "--metric-percentiles",
-         [&o](const std::string& s) {
-           o.metric_percentiles.clear();
-           for (const std::string& p : split_commas(s)) {
-             char* end = nullptr;
-             const double v = std::strtod(p.c_str(), &end);
-             if (end == p.c_str() || *end != '\0') throw CLI::ValidationError("--metric-percentiles", p + " is not a number");
-             o.metric_percentiles.push_back(v);
-           }
-         },
-         "comma-separated percentiles, e.g. 25,50,99 (default 99)");
+      "--metric-percentiles",
+      [&o](const std::string& s) {
+        o.metric_percentiles.clear();
+        for (const std::string& p : split_commas(s)) {
+          char* end = nullptr;
+          const double v = std::strtod(p.c_str(), &end);
+          if (end == p.c_str() || *end != '\0')
+            throw CLI::ValidationError("--metric-percentiles", p + " is not a number");
+          o.metric_percentiles.push_back(v);
+        }
+      },
+      "comma-separated percentiles, e.g. 25,50,99 (default 99)");
   cmd.add_flag("--save-result", o.save_result, "save the result JSON to a file");
   cmd.add_option("--result-dir", o.result_dir, "directory of the result file");
   cmd.add_option("--result-filename", o.result_filename, "result file name (default: vLLM's naming)");
   cmd.add_option("--seed", o.seed, "random seed")->capture_default_str();
-  cmd.add_flag("--disable-tqdm,--save-detailed")
-      ->description("accepted for vLLM compatibility (no progress bar; details always saved)");
+  cmd.add_flag("--disable-tqdm", o.disable_tqdm, "no progress lines on stderr");
+  cmd.add_flag("--save-detailed")
+      ->description("accepted for vLLM compatibility (per-request details are always saved)");
 }
 
 }  // namespace strata::bench

@@ -12,10 +12,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 
@@ -51,8 +50,9 @@ struct ServeBenchOptions {
   std::string result_dir;
   std::string result_filename;  // empty = vLLM's default name
   uint64_t seed = 0;
-  std::string api_key;     // empty = $OPENAI_API_KEY (sent as a Bearer token when set)
-  int num_io_threads = 0;  // 0 = min(4, hardware threads)
+  std::string api_key;        // empty = $OPENAI_API_KEY (sent as a Bearer token when set)
+  int num_io_threads = 0;     // 0 = min(4, hardware threads)
+  bool disable_tqdm = false;  // no "N/M requests done" lines on stderr
 };
 
 // Runs the benchmark, prints the vLLM-style report to report_out (progress lines included) and returns

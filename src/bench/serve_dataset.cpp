@@ -6,12 +6,11 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/serve_http.h"
 
@@ -22,7 +21,8 @@ using nlohmann::json;
 Result<std::vector<int64_t>> ServerTokenizer::tokenize(const std::string& text, bool add_special_tokens) {
   json body = {{"model", model_}, {"prompt", text}, {"add_special_tokens", add_special_tokens}};
   STRATA_TRY(json r, client_.post_json("/tokenize", body));
-  if (!r.contains("tokens") || !r["tokens"].is_array()) return make_error("/tokenize: no \"tokens\" in the response");
+  if (!r.contains("tokens") || !r["tokens"].is_array())
+    return make_error("/tokenize: no \"tokens\" in the response");
   std::vector<int64_t> ids;
   ids.reserve(r["tokens"].size());
   for (const json& t : r["tokens"]) {
@@ -35,7 +35,8 @@ Result<std::vector<int64_t>> ServerTokenizer::tokenize(const std::string& text, 
 Result<std::string> ServerTokenizer::detokenize(const std::vector<int64_t>& ids) {
   json body = {{"model", model_}, {"tokens", ids}};
   STRATA_TRY(json r, client_.post_json("/detokenize", body));
-  if (!r.contains("prompt") || !r["prompt"].is_string()) return make_error("/detokenize: no \"prompt\" in the response");
+  if (!r.contains("prompt") || !r["prompt"].is_string())
+    return make_error("/detokenize: no \"prompt\" in the response");
   return r["prompt"].get<std::string>();
 }
 
@@ -77,9 +78,9 @@ bool looks_like_markup(const std::string& s) {
 
 // Decode, re-encode, then truncate or pad until the text is target tokens (vLLM's
 // gen_prompt_decode_to_target_len with max_retry 10). Returns the text and its token ids.
-Result<std::pair<std::string, std::vector<int64_t>>> decode_to_target_len(BenchTokenizer& tok, std::vector<int64_t> ids,
-                                                             int64_t target, const std::vector<int64_t>& pad_pool,
-                                                             std::mt19937_64& rng) {
+Result<std::pair<std::string, std::vector<int64_t>>> decode_to_target_len(
+    BenchTokenizer& tok, std::vector<int64_t> ids, int64_t target, const std::vector<int64_t>& pad_pool,
+    std::mt19937_64& rng) {
   int remaining = 10;
   std::string text;
   while (true) {
@@ -114,7 +115,8 @@ Result<VocabInfo> discover_vocab(BenchTokenizer& tok) {
     lo = hi;
     hi *= 2;
   }
-  if (hi >= kMaxIds) return make_error("/detokenize accepts every id up to {}; cannot bound the vocabulary", kMaxIds);
+  if (hi >= kMaxIds)
+    return make_error("/detokenize accepts every id up to {}; cannot bound the vocabulary", kMaxIds);
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
     (text_of(mid) ? lo : hi) = mid;
@@ -145,10 +147,13 @@ Result<VocabInfo> discover_vocab(BenchTokenizer& tok) {
   return v;
 }
 
-Result<std::vector<SampleRequest>> sample_random_requests(BenchTokenizer& tok, const RandomDatasetOptions& o) {
+Result<std::vector<SampleRequest>> sample_random_requests(BenchTokenizer& tok,
+                                                          const RandomDatasetOptions& o) {
   if (o.num_prompts < 1) return make_error("--num-prompts must be at least 1");
-  if (!(o.range_ratio >= 0.0 && o.range_ratio < 1.0)) return make_error("--random-range-ratio must be in [0, 1)");
-  if (o.prefix_len < 0 || o.input_len < 0 || o.output_len < 0) return make_error("random lengths must be >= 0");
+  if (!(o.range_ratio >= 0.0 && o.range_ratio < 1.0))
+    return make_error("--random-range-ratio must be in [0, 1)");
+  if (o.prefix_len < 0 || o.input_len < 0 || o.output_len < 0)
+    return make_error("random lengths must be >= 0");
   // Special tokens the server adds to a prompt (BOS): counted in the input length, never sampled.
   STRATA_TRY(std::vector<int64_t> specials, tok.tokenize("", true));
   const int64_t num_special = static_cast<int64_t>(specials.size());
@@ -225,7 +230,8 @@ Result<std::vector<SampleRequest>> sample_sharegpt_requests(BenchTokenizer& tok,
   std::stringstream ss;
   ss << f.rdbuf();
   json data = json::parse(ss.str(), nullptr, false);
-  if (data.is_discarded() || !data.is_array()) return make_error("{}: not a JSON list of conversations", o.path);
+  if (data.is_discarded() || !data.is_array())
+    return make_error("{}: not a JSON list of conversations", o.path);
 
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const json& entry : data) {
@@ -266,7 +272,8 @@ Result<std::vector<SampleRequest>> sample_sharegpt_requests(BenchTokenizer& tok,
       if (g && samples.size() < wanted) samples.push_back(std::move(*g));
     pos += window;
   }
-  if (samples.empty()) return make_error("{}: no usable conversation (needs 2 turns within the length limits)", o.path);
+  if (samples.empty())
+    return make_error("{}: no usable conversation (needs 2 turns within the length limits)", o.path);
   if (samples.size() < wanted) {
     // vLLM's maybe_oversample_requests: draw among the valid ones again.
     std::uniform_int_distribution<size_t> pick(0, samples.size() - 1);

@@ -3,12 +3,6 @@
 #include <sys/resource.h>
 
 #include <array>
-#include <future>
-#include <limits>
-#include <mutex>
-#include <optional>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -17,6 +11,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 namespace strata::bench {
 
@@ -48,8 +47,10 @@ std::string dump_json(const nlohmann::json& j) {
 Result<HttpUrl> parse_http_url(const std::string& url) {
   std::string rest = url;
   if (rest.rfind("https://", 0) == 0) return make_error("{}: https is not supported (plain http only)", url);
-  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
-  else if (rest.find("://") != std::string::npos) return make_error("{}: not an http:// URL", url);
+  if (rest.rfind("http://", 0) == 0)
+    rest = rest.substr(7);
+  else if (rest.find("://") != std::string::npos)
+    return make_error("{}: not an http:// URL", url);
   HttpUrl out;
   const size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
@@ -121,7 +122,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void begin() {
     stream_->expires_after(kRequestTimeout);
     if (reused_) return write();
-    stream_->async_connect(impl_.endpoints, beast::bind_front_handler(&Exchange::on_connect, shared_from_this()));
+    stream_->async_connect(impl_.endpoints,
+                           beast::bind_front_handler(&Exchange::on_connect, shared_from_this()));
   }
 
   void on_connect(beast::error_code ec, const tcp::endpoint&) {
@@ -145,7 +147,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void on_header(beast::error_code ec, size_t) {
     if (ec) return retry_or_fail("read", ec);
     const auto& msg = parser_->get();
-    if (handler_->on_headers) handler_->on_headers(static_cast<int>(msg.result_int()), std::string_view(msg.reason().data(), msg.reason().size()));
+    if (handler_->on_headers)
+      handler_->on_headers(static_cast<int>(msg.result_int()),
+                           std::string_view(msg.reason().data(), msg.reason().size()));
     if (parser_->is_done()) return finish();
     read_body();
   }
@@ -161,7 +165,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   void on_body(beast::error_code ec, size_t) {
     if (ec == http::error::need_buffer) ec = {};
     const size_t got = chunk_.size() - parser_->get().body().size;
-    if (got > 0 && handler_->on_body) handler_->on_body(std::string_view(chunk_.data(), got), BenchClock::now());
+    if (got > 0 && handler_->on_body)
+      handler_->on_body(std::string_view(chunk_.data(), got), BenchClock::now());
     if (ec) return fail("read: " + ec.message());
     if (parser_->is_done()) return finish();
     read_body();
@@ -175,7 +180,8 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
       beast::error_code ignored;
       stream_->socket().close(ignored);
       buffer_.consume(buffer_.size());
-      stream_->async_connect(impl_.endpoints, beast::bind_front_handler(&Exchange::on_connect, shared_from_this()));
+      stream_->async_connect(impl_.endpoints,
+                             beast::bind_front_handler(&Exchange::on_connect, shared_from_this()));
       return;
     }
     fail(std::string(what) + ": " + ec.message());
@@ -240,14 +246,15 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(const std::string& base_u
   impl->host_header = (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port;
   impl->path_prefix = url.path_prefix;
   impl->api_key = std::move(api_key);
-  for (int i = 0; i < std::max(1, num_io_threads); ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+  for (int i = 0; i < std::max(1, num_io_threads); ++i)
+    impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl), base_url));
 }
 
 void HttpClient::start(bool is_post, const std::string& target, std::string body, const HttpHeaders& headers,
                        std::shared_ptr<HttpStreamHandler> handler) {
-  http::request<http::string_body> req{is_post ? http::verb::post : http::verb::get, impl_->path_prefix + target,
-                                       11};
+  http::request<http::string_body> req{is_post ? http::verb::post : http::verb::get,
+                                       impl_->path_prefix + target, 11};
   req.set(http::field::host, impl_->host_header);
   req.set(http::field::user_agent, "strata-bench");
   req.set(http::field::accept, "*/*");
@@ -267,7 +274,9 @@ Result<HttpResponse> HttpClient::request(bool is_post, const std::string& target
     response->status = status;
     response->reason = std::string(reason);
   };
-  handler->on_body = [response](std::string_view bytes, BenchClock::time_point) { response->body.append(bytes); };
+  handler->on_body = [response](std::string_view bytes, BenchClock::time_point) {
+    response->body.append(bytes);
+  };
   handler->on_done = [promise](const std::string& error) { promise->set_value(error); };
   std::future<std::string> done = promise->get_future();
   start(is_post, target, std::move(body), {}, std::move(handler));

@@ -1,11 +1,11 @@
 #include "bench/serve_metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace strata::bench {
 
@@ -24,7 +24,9 @@ double mean(const std::vector<double>& values) {
   return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
 }
 
-double median(const std::vector<double>& values) { return percentile(values, 50.0); }
+double median(const std::vector<double>& values) {
+  return percentile(values, 50.0);
+}
 
 double stddev(const std::vector<double>& values) {
   if (values.empty()) return 0.0;

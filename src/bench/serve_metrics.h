@@ -15,13 +15,13 @@ namespace strata::bench {
 // What one request produced (vLLM's RequestFuncOutput). Times are seconds.
 struct RequestOutput {
   bool success = false;
-  double start_time = 0;     // when the request was sent, seconds since the run started
-  double ttft = 0;           // time to the first chunk with non-empty choices
-  double latency = 0;        // E2EL: time to the last such chunk
-  std::vector<double> itl;   // gaps between consecutive such chunks
-  int64_t prompt_len = 0;    // from the dataset, replaced by usage.prompt_tokens when reported
-  int64_t output_tokens = 0; // usage.completion_tokens (0 when not reported)
-  int64_t num_chunks = 0;    // chunks with non-empty choices
+  double start_time = 0;      // when the request was sent, seconds since the run started
+  double ttft = 0;            // time to the first chunk with non-empty choices
+  double latency = 0;         // E2EL: time to the last such chunk
+  std::vector<double> itl;    // gaps between consecutive such chunks
+  int64_t prompt_len = 0;     // from the dataset, replaced by usage.prompt_tokens when reported
+  int64_t output_tokens = 0;  // usage.completion_tokens (0 when not reported)
+  int64_t num_chunks = 0;     // chunks with non-empty choices
   std::string generated_text;
   std::string error;
 };

@@ -1,9 +1,9 @@
 #include "bench/serve_report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace strata::bench {
 
@@ -92,14 +92,15 @@ void print_report(std::FILE* out, const ReportConfig& cfg, const std::vector<Req
     std::fputs(fmt::format("{:-^50}\n", def.header).c_str(), out);
     line(out, fmt::format("Mean {} (ms):", def.name), s.mean_ms);
     line(out, fmt::format("Median {} (ms):", def.name), s.median_ms);
-    for (const auto& [p, v] : s.percentiles_ms) line(out, fmt::format("P{} {} (ms):", percentile_word(p), def.name), v);
+    for (const auto& [p, v] : s.percentiles_ms)
+      line(out, fmt::format("P{} {} (ms):", percentile_word(p), def.name), v);
   }
   std::fputs((std::string(50, '=') + "\n").c_str(), out);
   std::fflush(out);
 }
 
-json build_result_json(const ReportConfig& cfg, const std::vector<RequestOutput>& outputs, const BenchmarkMetrics& m,
-                       double duration_s) {
+json build_result_json(const ReportConfig& cfg, const std::vector<RequestOutput>& outputs,
+                       const BenchmarkMetrics& m, double duration_s) {
   json r;
   r["date"] = cfg.date;
   r["endpoint_type"] = cfg.backend;
@@ -152,10 +153,13 @@ json build_result_json(const ReportConfig& cfg, const std::vector<RequestOutput>
 
 std::string default_result_filename(const ReportConfig& cfg) {
   std::string base_model = cfg.model_id;
-  if (const size_t slash = base_model.rfind('/'); slash != std::string::npos) base_model = base_model.substr(slash + 1);
-  const std::string concurrency = cfg.max_concurrency > 0 ? fmt::format("-concurrency{}", cfg.max_concurrency) : "";
+  if (const size_t slash = base_model.rfind('/'); slash != std::string::npos)
+    base_model = base_model.substr(slash + 1);
+  const std::string concurrency =
+      cfg.max_concurrency > 0 ? fmt::format("-concurrency{}", cfg.max_concurrency) : "";
   const std::string label = cfg.label.empty() ? cfg.backend : cfg.label;
-  return fmt::format("{}-{}qps{}-{}-{}.json", label, py_float_str(cfg.request_rate), concurrency, base_model, cfg.date);
+  return fmt::format("{}-{}qps{}-{}-{}.json", label, py_float_str(cfg.request_rate), concurrency, base_model,
+                     cfg.date);
 }
 
 }  // namespace strata::bench

@@ -4,24 +4,23 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/serve_metrics.h"
 
 namespace strata::bench {
 
 struct ReportConfig {
-  std::string date;         // "%Y%m%d-%H%M%S"
-  std::string backend;      // "openai" (completions) or "openai-chat"
+  std::string date;     // "%Y%m%d-%H%M%S"
+  std::string backend;  // "openai" (completions) or "openai-chat"
   std::string model_id;
-  std::string label;        // empty = null
+  std::string label;  // empty = null
   int64_t num_prompts = 0;
   double request_rate = 0;  // inf = all at once
   double burstiness = 1.0;
-  int64_t max_concurrency = 0;  // 0 = unlimited (null)
+  int64_t max_concurrency = 0;                  // 0 = unlimited (null)
   std::vector<std::string> percentile_metrics;  // which sections are printed
   std::vector<double> metric_percentiles;       // which percentiles are printed (and saved)
 };

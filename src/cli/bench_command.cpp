@@ -1,6 +1,8 @@
-// `strata bench throughput`: offline throughput on random prompts (see bench/throughput.h).
+// `strata bench throughput` (offline, bench/throughput.h) and `strata bench serve` (load generator
+// against a running server, bench/serve_bench.h).
 #include <cstdio>
 
+#include "bench/serve_bench.h"
 #include "bench/throughput.h"
 #include "cli/commands.h"
 #include "cli/engine_setup.h"
@@ -20,7 +22,14 @@ Runner add_bench_command(CLI::App& app) {
   cmd->add_option("--num-prompts", a->opts.num_prompts, "prompts")->capture_default_str();
   cmd->add_option("--input-len", a->opts.input_len, "prompt tokens each")->capture_default_str();
   cmd->add_option("--output-len", a->opts.output_len, "generated tokens each")->capture_default_str();
-  return [a, cmd]() {
+  auto* serve = bench->add_subcommand("serve", "online serving benchmark against a running server (vllm bench serve)");
+  auto so = std::make_shared<bench::ServeBenchOptions>();
+  bench::add_serve_bench_flags(*serve, *so);
+  return [a, cmd, serve, so]() {
+    if (*serve) {
+      auto r = bench::run_serve_bench(*so, stdout);
+      return r.ok() ? 0 : fail("bench serve", r.error().message());
+    }
     if (!*cmd) return fail("bench", "unknown bench subcommand");
     a->opts.seed = a->engine.seed;
     auto stack = load_stack(a->engine);

@@ -22,6 +22,8 @@ void add_engine_flags(CLI::App& cmd, EngineArgs& a) {
   cmd.add_flag("--enable-prefix-caching{false}", a.no_prefix_caching, "automatic prefix caching (default on)");
   cmd.add_flag("--no-enable-chunked-prefill", a.no_chunked_prefill, "schedule whole prompts only");
   cmd.add_flag("--enable-chunked-prefill{false}", a.no_chunked_prefill, "chunked prefill (default on)");
+  cmd.add_option("--num-gpu-blocks-override", a.num_gpu_blocks_override,
+                 "exactly this many KV blocks, whatever the memory budget (tests)");
   cmd.add_option_function<std::string>(
          "--scheduling-policy", [&a](const std::string& v) { a.priority_policy = v == "priority"; },
          "fcfs | priority")
@@ -50,6 +52,7 @@ Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint
   int64_t num_blocks = kv_bytes / per_block;
   if (num_blocks < 1) return make_error("--kv-cache-memory {} is smaller than one KV block ({} bytes)", a.kv_cache_memory, per_block);
   if (tokens_hint > 0) num_blocks = std::min(num_blocks, (tokens_hint + a.block_size - 1) / a.block_size);
+  if (a.num_gpu_blocks_override > 0) num_blocks = a.num_gpu_blocks_override;
   num_blocks = std::min<int64_t>(num_blocks, std::numeric_limits<int32_t>::max());
   if (a.no_chunked_prefill && a.max_num_batched_tokens < m.max_model_len)
     return make_error("--max-num-batched-tokens ({}) must be at least max_model_len ({}) when chunked prefill is "

@@ -22,6 +22,7 @@ struct EngineArgs {
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   bool priority_policy = false;
+  int64_t num_gpu_blocks_override = 0;  // > 0: exactly this many KV blocks (tests)
   uint64_t seed = 0;
   bool seed_set = false;
 };

@@ -3,6 +3,7 @@
 #include <deque>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include "core/logging.h"
 
@@ -65,6 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec) {
     if (ec == http::error::header_limit) return reject(431, "request headers too large");
+    // A Content-Length above the limit fails while the header is parsed.
+    if (ec == http::error::body_limit)
+      return reject(413, "request body exceeds " + std::to_string(server_.options_.body_limit) + " bytes");
     if (ec) return close();
     stream_.expires_after(server_.options_.body_timeout);
     http::async_read(stream_, buffer_, *parser_,
@@ -91,6 +95,8 @@ class Session : public std::enable_shared_from_this<Session> {
     watching_ = true;
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->watching_ = false;
+      const bool resume = std::exchange(self->resume_after_watch_, false);
+      if (ec == net::error::operation_aborted && resume && !self->current_) return self->read_header();
       if (ec) {
         self->dead_ = true;
         if (self->current_) self->current_->notify_disconnect();
@@ -98,8 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
         return self->close();
       }
       self->buffer_.commit(n);
-      if (self->current_) self->watch();
-      else self->read_header();  // the exchange finished while we waited: next request
+      // Bytes of the next request: stop watching (finish_exchange() parses them), or parse now if
+      // the exchange already finished while we waited.
+      if (!self->current_) self->read_header();
     });
   }
 
@@ -133,7 +140,13 @@ class Session : public std::enable_shared_from_this<Session> {
     current_.reset();
     if (!keep_alive_) return close();
     stream_.expires_after(server_.options_.idle_timeout);
-    if (!watching_) read_header();  // else the outstanding read delivers the next request
+    if (!watching_) return read_header();
+    if (buffer_.size() > 0) {
+      // A pipelined request is already buffered: stop waiting for more bytes and parse it.
+      resume_after_watch_ = true;
+      beast::error_code ec;
+      stream_.socket().cancel(ec);
+    }  // else the outstanding read delivers the next request
   }
 
   void reject(unsigned status, const std::string& why) {
@@ -165,6 +178,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool writing_ = false;
   bool watching_ = false;
+  bool resume_after_watch_ = false;  // the watch read was cancelled to parse a buffered request
   bool complete_ = false;
   bool dead_ = false;
 };

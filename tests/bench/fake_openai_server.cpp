@@ -1,8 +1,6 @@
 #include "fake_openai_server.h"
 
-#include <chrono>
-#include <mutex>
-#include <thread>
+#include <fmt/format.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,8 +8,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
+#include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace strata::bench::test {
 
@@ -74,7 +74,8 @@ struct FakeOpenAiServer::Impl {
     }
   }
 
-  static void send_json(tcp::socket& sock, int status, const json& body, bool keep_alive, beast::error_code& ec) {
+  static void send_json(tcp::socket& sock, int status, const json& body, bool keep_alive,
+                        beast::error_code& ec) {
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::content_type, "application/json");
     res.keep_alive(keep_alive);
@@ -103,12 +104,17 @@ struct FakeOpenAiServer::Impl {
                ec);
     const std::string obj = chat ? "chat.completion.chunk" : "text_completion";
     for (int64_t t = 0; t < max_tokens && !ec; ++t) {
-      json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", t + 1 == max_tokens ? json("length") : json(nullptr)}};
+      json choice = {{"index", 0},
+                     {"logprobs", nullptr},
+                     {"finish_reason", t + 1 == max_tokens ? json("length") : json(nullptr)}};
       if (chat)
         choice["delta"] = t == 0 ? json{{"role", "assistant"}, {"content", "a"}} : json{{"content", "a"}};
       else
         choice["text"] = "a";
-      json chunk = {{"id", "cmpl-1"}, {"object", obj}, {"created", 0}, {"model", config.model},
+      json chunk = {{"id", "cmpl-1"},
+                    {"object", obj},
+                    {"created", 0},
+                    {"model", config.model},
                     {"choices", json::array({choice})}};
       const std::string event = "data: " + chunk.dump() + "\n\n";
       std::this_thread::sleep_for(std::chrono::milliseconds(config.chunk_delay_ms));
@@ -116,10 +122,15 @@ struct FakeOpenAiServer::Impl {
         // Last token, usage and [DONE] together in one HTTP chunk.
         std::string tail = event;
         if (usage) {
-          json u = {{"id", "cmpl-1"}, {"object", obj}, {"created", 0}, {"model", config.model},
+          json u = {{"id", "cmpl-1"},
+                    {"object", obj},
+                    {"created", 0},
+                    {"model", config.model},
                     {"choices", json::array()},
-                    {"usage", {{"prompt_tokens", prompt_tokens}, {"completion_tokens", max_tokens},
-                               {"total_tokens", prompt_tokens + max_tokens}}}};
+                    {"usage",
+                     {{"prompt_tokens", prompt_tokens},
+                      {"completion_tokens", max_tokens},
+                      {"total_tokens", prompt_tokens + max_tokens}}}};
           tail += "data: " + u.dump() + "\n\n";
         }
         tail += "data: [DONE]\n\n";
@@ -149,12 +160,16 @@ struct FakeOpenAiServer::Impl {
       } else if (target == "/v1/models") {
         send_json(sock, 200,
                   {{"object", "list"},
-                   {"data", json::array({{{"id", config.model}, {"object", "model"}, {"root", "/models/" + config.model},
-                                          {"owned_by", "vllm"}, {"max_model_len", 4096}}})}},
+                   {"data", json::array({{{"id", config.model},
+                                          {"object", "model"},
+                                          {"root", "/models/" + config.model},
+                                          {"owned_by", "vllm"},
+                                          {"max_model_len", 4096}}})}},
                   keep, ec);
       } else if (target == "/tokenize") {
         auto ids = CharTokenizer::encode(body.value("prompt", ""), body.value("add_special_tokens", true));
-        send_json(sock, 200, {{"count", ids.size()}, {"max_model_len", 4096}, {"tokens", ids}, {"token_strs", nullptr}},
+        send_json(sock, 200,
+                  {{"count", ids.size()}, {"max_model_len", 4096}, {"tokens", ids}, {"token_strs", nullptr}},
                   keep, ec);
       } else if (target == "/detokenize") {
         auto text = CharTokenizer::decode(body.value("tokens", std::vector<int64_t>{}));
@@ -164,7 +179,8 @@ struct FakeOpenAiServer::Impl {
           send_json(sock, 400, {{"error", {{"message", text.error().message()}}}}, keep, ec);
       } else if (target == "/v1/completions" || target == "/v1/chat/completions") {
         if (body.value("model", config.model) != config.model) {
-          send_json(sock, 404, {{"error", {{"message", "The model does not exist."}, {"code", 404}}}}, keep, ec);
+          send_json(sock, 404, {{"error", {{"message", "The model does not exist."}, {"code", 404}}}}, keep,
+                    ec);
         } else {
           const int64_t now = ++owner->in_flight_;
           int64_t prev = owner->max_in_flight_.load();
@@ -218,6 +234,8 @@ FakeOpenAiServer::~FakeOpenAiServer() {
   for (auto& t : threads) t.join();
 }
 
-std::string FakeOpenAiServer::base_url() const { return fmt::format("http://127.0.0.1:{}", impl_->port); }
+std::string FakeOpenAiServer::base_url() const {
+  return fmt::format("http://127.0.0.1:{}", impl_->port);
+}
 
 }  // namespace strata::bench::test

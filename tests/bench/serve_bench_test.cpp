@@ -25,7 +25,9 @@ class LocalTokenizer : public BenchTokenizer {
   Result<std::vector<int64_t>> tokenize(const std::string& text, bool add_special) override {
     return CharTokenizer::encode(text, add_special);
   }
-  Result<std::string> detokenize(const std::vector<int64_t>& ids) override { return CharTokenizer::decode(ids); }
+  Result<std::string> detokenize(const std::vector<int64_t>& ids) override {
+    return CharTokenizer::decode(ids);
+  }
 };
 
 std::string temp_path(const std::string& name) {
@@ -90,15 +92,22 @@ TEST(ServeDataset, RandomPromptsHaveExactLengths) {
 TEST(ServeDataset, ShareGptFiltersLikeVllm) {
   const std::string path = temp_path("sharegpt.json");
   json data = json::array();
-  data.push_back({{"id", "ok1"}, {"conversations", {{{"from", "human"}, {"value", "Tell me a joke please"}},
-                                                    {{"from", "gpt"}, {"value", "Why did the chicken cross?"}}}}});
+  data.push_back({{"id", "ok1"},
+                  {"conversations",
+                   {{{"from", "human"}, {"value", "Tell me a joke please"}},
+                    {{"from", "gpt"}, {"value", "Why did the chicken cross?"}}}}});
   data.push_back({{"id", "one-turn"}, {"conversations", {{{"from", "human"}, {"value", "alone here"}}}}});
-  data.push_back({{"id", "short-out"}, {"conversations", {{{"from", "human"}, {"value", "Say hi to me"}},
-                                                          {{"from", "gpt"}, {"value", "hi"}}}}});
-  data.push_back({{"id", "long"}, {"conversations", {{{"from", "human"}, {"value", std::string(1500, 'x')}},
-                                                     {{"from", "gpt"}, {"value", "fine thanks"}}}}});
-  data.push_back({{"id", "ok2"}, {"conversations", {{{"from", "human"}, {"value", "What is two plus two?"}},
-                                                    {{"from", "gpt"}, {"value", "Four."}}}}});
+  data.push_back({{"id", "short-out"},
+                  {"conversations",
+                   {{{"from", "human"}, {"value", "Say hi to me"}}, {{"from", "gpt"}, {"value", "hi"}}}}});
+  data.push_back({{"id", "long"},
+                  {"conversations",
+                   {{{"from", "human"}, {"value", std::string(1500, 'x')}},
+                    {{"from", "gpt"}, {"value", "fine thanks"}}}}});
+  data.push_back(
+      {{"id", "ok2"},
+       {"conversations",
+        {{{"from", "human"}, {"value", "What is two plus two?"}}, {{"from", "gpt"}, {"value", "Four."}}}}});
   std::ofstream(path) << data.dump();
   LocalTokenizer tok;
   ShareGptOptions o;
@@ -142,11 +151,28 @@ TEST(ServeBench, RandomCompletionsEndToEnd) {
   EXPECT_EQ(r["request_rate"], "inf");
   EXPECT_TRUE(r["max_concurrency"].is_null());
   EXPECT_EQ(server.num_completions(), 12);
-  for (const char* key :
-       {"date", "backend", "model_id", "num_prompts", "request_rate", "burstiness", "max_concurrency", "duration",
-        "completed", "failed", "total_input_tokens", "total_output_tokens", "request_throughput",
-        "output_throughput", "total_token_throughput", "max_output_tokens_per_s", "max_concurrent_requests",
-        "input_lens", "output_lens", "ttfts", "itls", "errors"})
+  for (const char* key : {"date",
+                          "backend",
+                          "model_id",
+                          "num_prompts",
+                          "request_rate",
+                          "burstiness",
+                          "max_concurrency",
+                          "duration",
+                          "completed",
+                          "failed",
+                          "total_input_tokens",
+                          "total_output_tokens",
+                          "request_throughput",
+                          "output_throughput",
+                          "total_token_throughput",
+                          "max_output_tokens_per_s",
+                          "max_concurrent_requests",
+                          "input_lens",
+                          "output_lens",
+                          "ttfts",
+                          "itls",
+                          "errors"})
     EXPECT_TRUE(r.contains(key)) << key;
   for (const char* stat : {"mean", "median", "std", "p50", "p90", "p99", "p99.9"})
     for (const char* metric : {"ttft", "tpot", "itl", "e2el"})
@@ -165,16 +191,27 @@ TEST(ServeBench, RandomCompletionsEndToEnd) {
   EXPECT_GT(r["mean_tpot_ms"].get<double>(), 2.0);  // chunks are >= 5 ms apart
   EXPECT_GE(r["max_concurrent_requests"].get<int64_t>(), 2);
   EXPECT_GT(r["duration"].get<double>(), 0.0);
-  for (const char* line :
-       {"============ Serving Benchmark Result ============", "Successful requests:                     12",
-        "Benchmark duration (s):", "Total input tokens:                      384",
-        "Total generated tokens:                  72", "Request throughput (req/s):",
-        "Output token throughput (tok/s):", "Total Token throughput (tok/s):", "Peak concurrent requests:",
-        "---------------Time to First Token----------------", "Mean TTFT (ms):", "Median TTFT (ms):",
-        "P50 TTFT (ms):", "P99.9 TTFT (ms):", "-----Time per Output Token (excl. 1st token)------",
-        "---------------Inter-token Latency----------------", "----------------End-to-end Latency----------------",
-        "P99.9 E2EL (ms):", "Traffic request rate: inf", "Burstiness factor: 1.0 (Poisson process)",
-        "==================================================\n"})
+  for (const char* line : {"============ Serving Benchmark Result ============",
+                           "Successful requests:                     12",
+                           "Benchmark duration (s):",
+                           "Total input tokens:                      384",
+                           "Total generated tokens:                  72",
+                           "Request throughput (req/s):",
+                           "Output token throughput (tok/s):",
+                           "Total Token throughput (tok/s):",
+                           "Peak concurrent requests:",
+                           "---------------Time to First Token----------------",
+                           "Mean TTFT (ms):",
+                           "Median TTFT (ms):",
+                           "P50 TTFT (ms):",
+                           "P99.9 TTFT (ms):",
+                           "-----Time per Output Token (excl. 1st token)------",
+                           "---------------Inter-token Latency----------------",
+                           "----------------End-to-end Latency----------------",
+                           "P99.9 E2EL (ms):",
+                           "Traffic request rate: inf",
+                           "Burstiness factor: 1.0 (Poisson process)",
+                           "==================================================\n"})
     EXPECT_NE(report.find(line), std::string::npos) << line << "\n" << report;
   EXPECT_EQ(report.find("P99 TTFT"), std::string::npos);  // only the requested percentiles are printed
 }
@@ -218,8 +255,9 @@ TEST(ServeBench, ShareGptEndToEnd) {
   const std::string path = temp_path("sharegpt_e2e.json");
   json data = json::array();
   for (int i = 0; i < 6; ++i)
-    data.push_back({{"conversations", {{{"from", "human"}, {"value", "Question number " + std::to_string(i)}},
-                                       {{"from", "gpt"}, {"value", "Answer " + std::to_string(i)}}}}});
+    data.push_back({{"conversations",
+                     {{{"from", "human"}, {"value", "Question number " + std::to_string(i)}},
+                      {{"from", "gpt"}, {"value", "Answer " + std::to_string(i)}}}}});
   std::ofstream(path) << data.dump();
   ServeBenchOptions o;
   o.base_url = server.base_url();
@@ -278,7 +316,8 @@ TEST(ServeBenchFlags, VllmSpellings) {
   ServeBenchOptions o;
   add_serve_bench_flags(app, o);
   app.parse(
-      "--base-url http://h:1 --endpoint /v1/chat/completions --model m --num-prompts 7 --dataset-name sharegpt "
+      "--base-url http://h:1 --endpoint /v1/chat/completions --model m --num-prompts 7 --dataset-name "
+      "sharegpt "
       "--dataset-path d.json --random-input-len 11 --random-output-len 12 --random-range-ratio 0.25 "
       "--random-prefix-len 3 --request-rate 2.5 --burstiness 0.5 --max-concurrency 9 --ignore-eos "
       "--percentile-metrics ttft,e2el --metric-percentiles 50,90,99.9 --save-result --result-filename r.json "
@@ -303,6 +342,7 @@ TEST(ServeBenchFlags, VllmSpellings) {
   EXPECT_TRUE(o.save_result);
   EXPECT_EQ(o.result_filename, "r.json");
   EXPECT_EQ(o.seed, 5u);
+  EXPECT_TRUE(o.disable_tqdm);
 
   CLI::App app2;
   ServeBenchOptions d;

@@ -1,12 +1,13 @@
 // Statistics, metrics and arrival schedule of `strata bench serve`, against hand-computed values
 // (numpy semantics: linear-interpolation percentiles, population std, empty -> 0).
+#include "bench/serve_metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "bench/serve_arrivals.h"
 #include "bench/serve_http.h"
-#include "bench/serve_metrics.h"
 
 namespace strata::bench {
 namespace {
@@ -51,7 +52,8 @@ TEST(ServeStats, FormattingHelpers) {
   EXPECT_EQ(py_float_str(10), "10.0");
 }
 
-RequestOutput ok_output(double start, double ttft, std::vector<double> itl, int64_t prompt_len, int64_t out_tokens) {
+RequestOutput ok_output(double start, double ttft, std::vector<double> itl, int64_t prompt_len,
+                        int64_t out_tokens) {
   RequestOutput o;
   o.success = true;
   o.start_time = start;

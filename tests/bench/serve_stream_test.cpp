@@ -60,9 +60,13 @@ TEST(SseParser, UnterminatedTrailingEventOnFinish) {
   EXPECT_TRUE(p.finish().empty());
 }
 
-std::string event(const nlohmann::json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string event(const nlohmann::json& j) {
+  return "data: " + j.dump() + "\n\n";
+}
 
-nlohmann::json text_chunk(const std::string& t) { return {{"choices", {{{"index", 0}, {"text", t}}}}}; }
+nlohmann::json text_chunk(const std::string& t) {
+  return {{"choices", {{{"index", 0}, {"text", t}}}}};
+}
 
 TEST(StreamAccumulator, CompletionTimingsAndUsage) {
   const auto t0 = BenchClock::now();

@@ -198,6 +198,16 @@ TEST_F(Cli, PromptLongerThanMaxModelLen) {
   expect_one_line_error(r, "maximum context length is 8 tokens. However, your request has 11 input tokens");
 }
 
+TEST_F(Cli, NumGpuBlocksOverrideSizesTheCache) {
+  // 2 blocks x 16 tokens cannot hold a 5-token prompt + 40 new tokens: refused with the reason.
+  CliRun r = run_strata({"generate", "--model", test::fixture_model_dir("qwen2"), "--num-gpu-blocks-override", "2",
+                         "--max-tokens", "40", "-p", "San Francisco is a"});
+  expect_one_line_error(r, "more than the cache holds (32 tokens)");
+  CliRun ok = run_strata({"generate", "--model", test::fixture_model_dir("qwen2"), "--num-gpu-blocks-override", "2",
+                          "--max-tokens", "8", "-p", "San Francisco is a"});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
 TEST_F(Cli, UnknownFlagIsAnError) {
   CliRun r = run_strata({"generate", "--no-such-flag"});
   EXPECT_NE(r.code, 0);
