@@ -30,6 +30,7 @@ struct ServeArgs {
   bool enable_request_id_headers = false;
   std::string allowed_origins = "*";
   std::string chat_template, reasoning_parser;
+  bool trust_request_chat_template = false;
   int max_logprobs = kDefaultMaxLogprobs;
   int shutdown_grace_s = 30;
   bool disable_log_stats = false;
@@ -82,6 +83,7 @@ int run_serve(ServeArgs& a) {
   cfg.reasoning_parser = a.reasoning_parser;
   cfg.max_logprobs = a.max_logprobs;
   cfg.chat_template = chat_override;
+  cfg.trust_request_chat_template = a.trust_request_chat_template;
   CacheInfo ci;
   ci.block_size = a.engine.block_size;
   ci.num_gpu_blocks = stack.engine->config().num_blocks;
@@ -134,6 +136,8 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("--download-dir", a->download_dir, "accepted");
   cmd->add_flag("--trust-remote-code", a->trust_remote_code, "accepted and ignored (nothing is executed)");
   cmd->add_option("--chat-template", a->chat_template, "chat template file (or inline template)");
+  cmd->add_flag("--trust-request-chat-template", a->trust_request_chat_template,
+                "accept a chat_template in requests (it runs on the server)");
   cmd->add_option("--distributed-executor-backend", a->distributed_backend, "accepted; strata uses its own");
   cmd->add_flag("--disable-log-requests", a->disable_log_requests, "accepted");
   cmd->add_flag("--enable-log-requests", a->enable_log_requests, "accepted");

@@ -251,7 +251,11 @@ void Engine::step() {
       e.stop_token = res.token;
     }
     const bool length = q.num_output() >= q.max_tokens || q.num_tokens() >= config_.scheduler.max_model_len;
-    SequenceText::Delta d = s.text->append(res.token, !reason.empty() || length, min_reached);
+    // As vLLM V1: the EOS / stop token that ends the sequence is not detokenized into the text unless
+    // include_stop_str_in_output.
+    SequenceText::Delta d = !reason.empty() && !q.params.include_stop_str_in_output
+                                ? s.text->finish()
+                                : s.text->append(res.token, !reason.empty() || length, min_reached);
     e.text = std::move(d.text);
     if (reason.empty() && d.stop_string) {
       reason = "stop";

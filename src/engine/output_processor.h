@@ -25,6 +25,8 @@ class SequenceText {
   // Adds a generated token. `last` = no more tokens will follow (flush held-back text);
   // `check_stops` = false while min_tokens is not reached.
   Delta append(int32_t token, bool last, bool check_stops = true);
+  // The sequence ended on a stop token that is not part of the output: release held-back text.
+  Delta finish() { return Delta{take(text_.size()), std::nullopt}; }
   const std::string& text() const { return text_; }
 
  private:

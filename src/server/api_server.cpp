@@ -1,5 +1,6 @@
 #include "server/api_server.h"
 
+#include <cctype>
 #include <chrono>
 #include <random>
 
@@ -30,6 +31,7 @@ ApiServer::ApiServer(Engine& engine, const Tokenizer& tokenizer, const ModelConf
 }
 
 void ApiServer::register_routes(HttpServer& http) {
+  http_ = &http;
   http.set_filter([this](const std::shared_ptr<Exchange>& ex) { return filter(ex); });
   http.route("POST", "/v1/completions", [this](auto ex) { completions(ex); });
   http.route("POST", "/v1/chat/completions", [this](auto ex) { chat(ex); });
@@ -75,8 +77,12 @@ bool ApiServer::filter(const std::shared_ptr<Exchange>& ex) {
 }
 
 std::optional<ApiError> ApiServer::parse_body(const std::shared_ptr<Exchange>& ex, ojson& body) const {
-  const std::string ctype = header_of(ex->request(), "Content-Type");
-  if (ctype.rfind("application/json", 0) != 0)
+  // The media type, case-insensitive, without parameters (as vLLM: "application/json; charset=utf-8").
+  std::string media = header_of(ex->request(), "Content-Type");
+  media = media.substr(0, media.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media != "application/json")
     return bad_request("Unsupported Media Type: Only 'application/json' is allowed");
   body = ojson::parse(ex->request().body(), nullptr, false);
   if (body.is_discarded()) return bad_request("Invalid JSON in the request body");
@@ -111,9 +117,30 @@ std::string ApiServer::request_id(const std::shared_ptr<Exchange>& ex, const cha
   return id;
 }
 
+std::string ApiServer::engine_id(const std::string& id) const {
+  return id + "#" + std::to_string(engine_seq_++);
+}
+
 std::string ApiServer::token_text(int32_t id) const {
   const int32_t one[1] = {id};
   return tokenizer_.decode(one, false);
+}
+
+ojson ApiServer::prompt_logprobs_json(const std::vector<SampleLogprobs>& positions) const {
+  ojson out = ojson::array({nullptr});
+  for (const SampleLogprobs& lp : positions) {
+    ojson pos = ojson::object();
+    auto add = [&](const TokenLogprob& t) {
+      const std::string key = std::to_string(t.token);
+      if (!pos.contains(key))
+        pos[key] = {
+            {"logprob", json_logprob(t.logprob)}, {"rank", t.rank}, {"decoded_token", token_text(t.token)}};
+    };
+    add(lp.sampled);  // the prompt token, then the most likely ones
+    for (const TokenLogprob& t : lp.top) add(t);
+    out.push_back(std::move(pos));
+  }
+  return out;
 }
 
 void ApiServer::models(const std::shared_ptr<Exchange>& ex) {
@@ -198,6 +225,7 @@ void ApiServer::metrics(const std::shared_ptr<Exchange>& ex) {
   snap.prefix_queries = st.prefix_queries;
   snap.prefix_hits = st.prefix_hits;
   metrics_->update_engine_gauges(snap);
+  if (http_) metrics_->set_connections_open(http_->open_connections());
   ex->respond(200, metrics_->render(), ServingMetrics::kContentType);
 }
 
@@ -218,6 +246,14 @@ Result<std::string> ApiServer::render_chat(const ojson& body, bool add_generatio
   ojson kwargs = body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object()
                      ? body["chat_template_kwargs"]
                      : ojson::object();
+  // A template from the request is code run on the server (a nested loop can spin an I/O thread
+  // forever): refused unless the operator trusts clients, as vLLM does.
+  const bool request_template = (body.contains("chat_template") && !body["chat_template"].is_null()) ||
+                                (kwargs.contains("chat_template") && !kwargs["chat_template"].is_null());
+  if (request_template && !config_.trust_request_chat_template)
+    return make_error(
+        "Chat template is passed with request, but --trust-request-chat-template is not set. "
+        "Refused request with untrusted chat template.");
   std::optional<ChatTemplate> picked;
   const ChatTemplate* tmpl = default_template_ ? &*default_template_ : nullptr;
   if (!config_.chat_template && body.contains("chat_template") && body["chat_template"].is_string()) {

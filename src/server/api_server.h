@@ -28,6 +28,7 @@ struct ApiServerConfig {
   std::string reasoning_parser;                 // "" or "deepseek_r1"
   int max_logprobs = kDefaultMaxLogprobs;
   std::optional<std::string> chat_template;     // --chat-template contents (overrides the model's)
+  bool trust_request_chat_template = false;     // accept a request's own "chat_template" (vLLM's flag)
 };
 
 class ApiServer {
@@ -55,7 +56,13 @@ class ApiServer {
   Result<std::string> render_chat(const ojson& body, bool add_generation_prompt, bool continue_final) const;
   std::string request_id(const std::shared_ptr<Exchange>& ex, const char* prefix,
                          const std::optional<std::string>& from_body) const;
+  // The engine's id for one prompt of a request: unique even when clients reuse a request id (an
+  // X-Request-Id or request_id field), so one client's disconnect never aborts another's request.
+  std::string engine_id(const std::string& id) const;
   std::string token_text(int32_t id) const;
+  // vLLM's prompt_logprobs: [null, {"<token id>": {"logprob", "rank", "decoded_token"}}, ...], one
+  // entry per prompt position (the first has nothing to predict it).
+  ojson prompt_logprobs_json(const std::vector<SampleLogprobs>& positions) const;
 
   Engine& engine_;
   const Tokenizer& tokenizer_;
@@ -64,9 +71,11 @@ class ApiServer {
   std::optional<ChatTemplate> default_template_;
   ApiServerConfig config_;
   ServingMetrics* metrics_;
+  const HttpServer* http_ = nullptr;  // for its open connection count
   std::atomic<bool> healthy_{true};
   std::atomic<int64_t> in_flight_{0};
   mutable std::atomic<uint64_t> counter_{0};
+  mutable std::atomic<uint64_t> engine_seq_{0};
   friend class InFlight;
 };
 

@@ -1,6 +1,7 @@
 // POST /v1/chat/completions: messages → the chat template → n choices, JSON or SSE (with the
 // DeepSeek-R1 reasoning split when --reasoning-parser deepseek_r1).
 #include <chrono>
+#include <utility>
 
 #include "server/api_server.h"
 #include "server/reasoning_parser.h"
@@ -17,6 +18,20 @@ ojson bytes_of(const std::string& s) {
   for (unsigned char c : s) b.push_back(static_cast<int>(c));
   return b;
 }
+// tool_choice: "none" and "auto" only prompt with the tools; forcing a call needs structured output.
+std::optional<ApiError> check_tool_choice(const ojson& body) {
+  auto it = body.find("tool_choice");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (it->is_string() && (*it == "none" || *it == "auto")) return std::nullopt;
+  if ((it->is_string() && *it == "required") || it->is_object())
+    return ApiError{501, "NotImplementedError",
+                    "tool_choice 'required' or a named function (a forced tool call) is not supported yet",
+                    "tool_choice"};
+  return bad_request(
+      "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", ...}",
+      "tool_choice");
+}
+
 struct ChatChoice {
   std::string content, reasoning;
   ojson logprobs = ojson::array();
@@ -36,6 +51,7 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
   if (auto e = parse_sampling(body, ApiKind::kChat, model_.generation, ps)) return fail(ex, *e);
   if (!body.contains("messages") || !body["messages"].is_array())
     return fail(ex, bad_request("'messages' is required and must be a list", "messages"));
+  if (auto e = check_tool_choice(body)) return fail(ex, *e);
   const bool continue_final = body.value("continue_final_message", false);
   const bool agp = body.value("add_generation_prompt", true);
   if (continue_final && agp && body.contains("add_generation_prompt"))
@@ -53,12 +69,14 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
                                      : config_.served_model_names.front();
   const int64_t created = unix_now();
   auto job = std::make_shared<RequestJob>(engine_, ex, metrics_);
-  EngineRequest r{id, prompt, ps.params, ps.priority, {}};
+  EngineRequest r{engine_id(id), prompt, ps.params, ps.priority, {}};
   auto s = engine_.submit(r);
   if (!s.ok()) return fail(ex, bad_request(s.error().message()));
-  job->add(*s, id, ps.max_tokens.value_or(0));
+  job->add(*s, r.id, ps.max_tokens.value_or(0));
 
   auto choices = std::make_shared<std::vector<ChatChoice>>(static_cast<size_t>(ps.params.n));
+  auto aborted = std::make_shared<bool>(false);  // a stream got the abort error event
+  auto prompt_lps = std::make_shared<ojson>(nullptr);
   const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
   const bool stream = ps.stream, include_usage = ps.include_usage, continuous = ps.continuous_usage;
   const bool reasoning = config_.reasoning_parser == "deepseek_r1";
@@ -78,6 +96,8 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
   job->start(
       [=, this](size_t, StreamEvent& e) {
         ChatChoice& c = (*choices)[static_cast<size_t>(e.index)];
+        if (e.prompt_logprobs && prompt_lps->is_null())
+          *prompt_lps = prompt_logprobs_json(*e.prompt_logprobs);
         ReasoningParser::Delta d;
         if (reasoning) {
           d = c.parser.push(e.text);
@@ -111,6 +131,10 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
           else if (e.stop_token) c.stop_reason = *e.stop_token;
         }
         if (!stream || ex->disconnected()) return;
+        if (e.finished && e.finish_reason == "abort") {
+          if (!std::exchange(*aborted, true)) ex->send_event(aborted_error().body());
+          return;
+        }
         const ojson idx = e.index;
         if (!c.role_sent) {
           c.role_sent = true;
@@ -135,7 +159,7 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
         --in_flight_;
         if (ex->disconnected()) return;
         if (stream) {
-          if (include_usage) {
+          if (include_usage && !*aborted) {
             ojson u = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_name},
                        {"choices", ojson::array()}, {"usage", usage()}};
             ex->send_event(u.dump());
@@ -147,8 +171,7 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
         ojson out_choices = ojson::array();
         for (size_t i = 0; i < choices->size(); ++i) {
           ChatChoice& c = (*choices)[i];
-          if (c.finish_reason == "abort")
-            return fail(ex, ApiError{503, "ServiceUnavailableError", "The request was aborted (server shutting down)"});
+          if (c.finish_reason == "abort") return fail(ex, aborted_error());
           ojson msg = {{"role", "assistant"},
                        {"content", reasoning && c.content.empty() ? ojson(nullptr) : ojson(c.content)},
                        {"reasoning_content", reasoning ? ojson(c.reasoning) : ojson(nullptr)},
@@ -157,8 +180,13 @@ void ApiServer::chat(const std::shared_ptr<Exchange>& ex) {
                                  {"logprobs", want_lp ? ojson{{"content", c.logprobs}} : ojson(nullptr)},
                                  {"finish_reason", c.finish_reason}, {"stop_reason", c.stop_reason}});
         }
-        ojson out = {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model_name},
-                     {"choices", out_choices}, {"usage", usage()}, {"prompt_logprobs", nullptr}};
+        ojson out = {{"id", id},
+                     {"object", "chat.completion"},
+                     {"created", created},
+                     {"model", model_name},
+                     {"choices", out_choices},
+                     {"usage", usage()},
+                     {"prompt_logprobs", *prompt_lps}};
         ex->respond(200, out.dump(-1, ' ', false, ojson::error_handler_t::replace));
       });
 }

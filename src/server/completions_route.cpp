@@ -1,5 +1,7 @@
 // POST /v1/completions: prompts (text, token ids, or lists of either) → n choices each, JSON or SSE.
 #include <chrono>
+#include <cstdint>
+#include <utility>
 
 #include "server/api_server.h"
 #include "server/request_job.h"
@@ -22,11 +24,19 @@ std::optional<ApiError> read_prompts(const ojson& body, const Tokenizer& tok, bo
       if (!x.is_number_integer()) return false;
     return true;
   };
-  auto add_ids = [&](const ojson& a) {
+  // Ids outside int32 are out of vocabulary (they must not wrap around to valid ids).
+  auto add_ids = [&](const ojson& a) -> std::optional<ApiError> {
     std::vector<int32_t> v;
-    for (const auto& x : a) v.push_back(x.get<int32_t>());
+    for (const auto& x : a) {
+      const bool fits = x.is_number_unsigned()
+                            ? x.get<uint64_t>() <= INT32_MAX
+                            : x.get<int64_t>() >= INT32_MIN && x.get<int64_t>() <= INT32_MAX;
+      if (!fits) return bad_request("Token id " + x.dump() + " is out of vocabulary", "prompt");
+      v.push_back(x.get<int32_t>());
+    }
     texts.push_back(tok.decode(v, false));
     ids.push_back(std::move(v));
+    return std::nullopt;
   };
   if (p.is_string()) {
     texts.push_back(p.get<std::string>());
@@ -41,16 +51,23 @@ std::optional<ApiError> read_prompts(const ojson& body, const Tokenizer& tok, bo
     for (const auto& a : p) {
       if (!a.is_array() || !ints(a) || a.empty())
         return bad_request("'prompt' must be a string, a list of strings, or token ids", "prompt");
-      add_ids(a);
+      if (auto e = add_ids(a)) return e;
     }
   } else if (p.is_array() && !p.empty() && ints(p)) {
-    add_ids(p);
+    if (auto e = add_ids(p)) return e;
   } else {
     return bad_request("'prompt' must be a non-empty string, list of strings, or token ids", "prompt");
   }
   for (const auto& v : ids)
     if (v.empty()) return bad_request("The prompt is empty: a prompt must have at least one token", "prompt");
   return std::nullopt;
+}
+
+// Characters (code points) of UTF-8 text: vLLM's text_offset counts Python str indexes, not bytes.
+size_t utf8_length(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
 }
 
 ojson stop_reason_json(const StreamEvent& e) {
@@ -102,7 +119,7 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
   const int n = params.front().n;
   auto job = std::make_shared<RequestJob>(engine_, ex, metrics_);
   for (size_t i = 0; i < prompts.size(); ++i) {
-    EngineRequest r{id + "-" + std::to_string(i), prompts[i], params[i], ps.priority, {}};
+    EngineRequest r{engine_id(id + "-" + std::to_string(i)), prompts[i], params[i], ps.priority, {}};
     auto s = engine_.submit(r);
     if (!s.ok()) {
       job->abort_all();
@@ -113,9 +130,12 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
   struct State {
     std::vector<Choice> choices;
     int64_t prompt_tokens = 0;
+    bool aborted = false;                // a stream got the abort error event
+    std::vector<ojson> prompt_logprobs;  // per prompt, when requested
   };
   auto st = std::make_shared<State>();
   st->choices.resize(prompts.size() * static_cast<size_t>(n));
+  st->prompt_logprobs.resize(prompts.size());
   for (const auto& p : prompts) st->prompt_tokens += static_cast<int64_t>(p.size());
   const bool stream = ps.stream, echo = ps.echo, include_usage = ps.include_usage,
              continuous = ps.continuous_usage;
@@ -136,6 +156,8 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
       [=, this](size_t prompt, StreamEvent& e) {
         const size_t index = prompt * static_cast<size_t>(n) + static_cast<size_t>(e.index);
         Choice& c = st->choices[index];
+        if (e.prompt_logprobs && st->prompt_logprobs[prompt].is_null())
+          st->prompt_logprobs[prompt] = prompt_logprobs_json(*e.prompt_logprobs);
         std::string text = e.text;
         if (echo && !c.started) text = texts[prompt] + text;
         c.started = true;
@@ -143,7 +165,7 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
         if (want_lp && !e.logprobs.empty()) {
           lp_delta = {{"text_offset", ojson::array()}, {"token_logprobs", ojson::array()},
                       {"tokens", ojson::array()}, {"top_logprobs", ojson::array()}};
-          size_t offset = c.text.size() + (text.size() - e.text.size());
+          size_t offset = utf8_length(c.text) + utf8_length(text) - utf8_length(e.text);
           for (size_t k = 0; k < e.logprobs.size(); ++k) {
             const SampleLogprobs& lp = e.logprobs[k];
             const std::string tok = token_text(lp.sampled.token);
@@ -157,7 +179,7 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
               arr->push_back(val);
               lp_delta[key].push_back(val);
             }
-            offset += tok.size();
+            offset += utf8_length(tok);
           }
         }
         c.text += text;
@@ -167,6 +189,10 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
           c.stop_reason = stop_reason_json(e);
         }
         if (!stream) return;
+        if (e.finished && e.finish_reason == "abort") {
+          if (!std::exchange(st->aborted, true)) ex->send_event(aborted_error().body());
+          return;
+        }
         if (text.empty() && !e.finished && lp_delta.is_null()) return;
         ojson choice = {{"index", index}, {"text", text}, {"logprobs", lp_delta},
                         {"finish_reason", e.finished ? ojson(e.finish_reason) : ojson(nullptr)},
@@ -179,7 +205,7 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
         --in_flight_;
         if (ex->disconnected()) return;
         if (stream) {
-          if (include_usage) {
+          if (include_usage && !st->aborted) {
             ojson u = chunk(ojson::array());
             u["usage"] = usage();
             ex->send_event(u.dump());
@@ -191,14 +217,17 @@ void ApiServer::completions(const std::shared_ptr<Exchange>& ex) {
         ojson choices = ojson::array();
         for (size_t i = 0; i < st->choices.size(); ++i) {
           Choice& c = st->choices[i];
-          if (c.finish_reason == "abort")
-            return fail(ex, ApiError{503, "ServiceUnavailableError", "The request was aborted (server shutting down)"});
+          if (c.finish_reason == "abort") return fail(ex, aborted_error());
           ojson lp = nullptr;
           if (want_lp)
             lp = {{"text_offset", c.text_offset}, {"token_logprobs", c.token_logprobs}, {"tokens", c.tokens},
                   {"top_logprobs", c.top_logprobs}};
-          choices.push_back({{"index", i}, {"text", c.text}, {"logprobs", lp}, {"finish_reason", c.finish_reason},
-                             {"stop_reason", c.stop_reason}, {"prompt_logprobs", nullptr}});
+          choices.push_back({{"index", i},
+                             {"text", c.text},
+                             {"logprobs", lp},
+                             {"finish_reason", c.finish_reason},
+                             {"stop_reason", c.stop_reason},
+                             {"prompt_logprobs", st->prompt_logprobs[i / static_cast<size_t>(n)]}});
         }
         ojson out = chunk(choices);
         out["usage"] = usage();

@@ -71,6 +71,19 @@ class Session : public std::enable_shared_from_this<Session> {
       return reject(413, "request body exceeds " + std::to_string(server_.options_.body_limit) + " bytes");
     if (ec) return close();
     stream_.expires_after(server_.options_.body_timeout);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue") && !parser_->is_done()) {
+      // The client waits for this before sending its body (curl does for large bodies).
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return net::async_write(stream_, net::buffer(kContinue),
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                if (ec) return self->close();
+                                self->read_body();
+                              });
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
   }

@@ -84,6 +84,7 @@ class ServingMetrics {
   // strata's own metrics.
   void on_connection_opened() { http_connections_open_->inc(); }
   void on_connection_closed() { http_connections_open_->dec(); }
+  void set_connections_open(int64_t n) { http_connections_open_->set(static_cast<double>(n)); }
   void set_model_load_seconds(double seconds) { model_load_seconds_->set(seconds); }
 
   // The /metrics body.

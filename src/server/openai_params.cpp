@@ -1,6 +1,9 @@
 #include "server/openai_params.h"
 
+#include <cerrno>
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 namespace strata {
 
@@ -14,6 +17,11 @@ ApiError bad_request(std::string message, std::optional<std::string> param) {
   return ApiError{400, "BadRequestError", std::move(message), std::move(param)};
 }
 
+ApiError aborted_error() {
+  return ApiError{503, "ServiceUnavailableError", "The request was aborted (server shutting down)",
+                  std::nullopt};
+}
+
 double json_logprob(float lp) { return std::isfinite(lp) ? static_cast<double>(lp) : -9999.0; }
 
 namespace {
@@ -25,6 +33,23 @@ std::string type_name(const ojson& v) {
   if (v.is_array()) return "an array";
   if (v.is_object()) return "an object";
   return "null";
+}
+
+// Whether a JSON number is integral and fits T (a too-large n or token id must not wrap around).
+template <typename T>
+bool integral_fits(const ojson& v) {
+  static_assert(std::is_signed_v<T>);
+  constexpr double kLimit = -static_cast<double>(std::numeric_limits<T>::min());  // 2^(bits-1)
+  if (v.is_number_unsigned())
+    return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max());
+  if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    return x >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+           x <= static_cast<int64_t>(std::numeric_limits<T>::max());
+  }
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return std::floor(d) == d && d >= -kLimit && d < kLimit;
 }
 
 // Field readers: absent or null keeps the default; a wrong type is a 400 naming the field.
@@ -47,17 +72,17 @@ struct Fields {
       out = v->get<T>();
     }
   }
+  void out_of_range(const char* name, const ojson& v) {
+    if (!err) err = bad_request(std::string("'") + name + "' is out of range: " + v.dump(), name);
+  }
   template <typename T>
   void integer(const char* name, T& out) {
     if (const ojson* v = get(name)) {
-      if (!v->is_number_integer()) {
-        if (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>()) {
-          out = static_cast<T>(v->get<double>());
-          return;
-        }
-        return fail(name, "an integer", *v);
-      }
-      out = v->get<T>();
+      const bool integral = v->is_number_integer() ||
+                            (v->is_number_float() && std::floor(v->get<double>()) == v->get<double>());
+      if (!integral) return fail(name, "an integer", *v);
+      if (!integral_fits<T>(*v)) return out_of_range(name, *v);
+      out = v->is_number_float() ? static_cast<T>(v->get<double>()) : v->get<T>();
     }
   }
   void boolean(const char* name, bool& out) {
@@ -71,6 +96,7 @@ struct Fields {
       if (!v->is_array()) return fail(name, "a list of integers", *v);
       for (const auto& x : *v) {
         if (!x.is_number_integer()) return fail(name, "a list of integers", *v);
+        if (!integral_fits<int32_t>(x)) return out_of_range(name, x);
         out.push_back(x.get<int32_t>());
       }
     }
@@ -93,6 +119,8 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
     out.max_tokens = 16;
     if (const ojson* v = f.get("max_tokens")) {
       if (!v->is_number_integer()) f.fail("max_tokens", "an integer", *v);
+      else if (!integral_fits<int64_t>(*v))
+        f.out_of_range("max_tokens", *v);
       else out.max_tokens = v->get<int64_t>();
     } else if (body.contains("max_tokens")) {
       out.max_tokens.reset();  // explicit null: up to the context length
@@ -101,6 +129,8 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
     for (const char* name : {"max_completion_tokens", "max_tokens"})
       if (const ojson* v = f.get(name)) {
         if (!v->is_number_integer()) f.fail(name, "an integer", *v);
+        else if (!integral_fits<int64_t>(*v))
+          f.out_of_range(name, *v);
         else out.max_tokens = v->get<int64_t>();
         break;
       }
@@ -130,6 +160,8 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
   f.boolean("add_special_tokens", out.add_special_tokens);
   if (const ojson* v = f.get("seed")) {
     if (!v->is_number_integer()) f.fail("seed", "an integer", *v);
+    else if (!integral_fits<int64_t>(*v))
+      f.out_of_range("seed", *v);
     else p.seed = static_cast<uint64_t>(v->get<int64_t>());
   }
   if (const ojson* v = f.get("request_id")) {
@@ -156,9 +188,15 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
     } else {
       for (auto it = v->begin(); it != v->end(); ++it) {
         char* end = nullptr;
-        long id = std::strtol(it.key().c_str(), &end, 10);
+        errno = 0;
+        long long id = std::strtoll(it.key().c_str(), &end, 10);
         if (it.key().empty() || *end != '\0' || !it->is_number()) {
           f.fail("logit_bias", "an object of token id to bias", *v);
+          break;
+        }
+        if (errno == ERANGE || id < std::numeric_limits<int32_t>::min() ||
+            id > std::numeric_limits<int32_t>::max()) {
+          f.out_of_range("logit_bias", ojson(it.key()));
           break;
         }
         p.logit_bias[static_cast<int32_t>(id)] = it->get<float>();
@@ -173,6 +211,8 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
   if (kind == ApiKind::kCompletion) {
     if (const ojson* v = f.get("logprobs")) {
       if (!v->is_number_integer()) f.fail("logprobs", "an integer", *v);
+      else if (!integral_fits<int32_t>(*v))
+        f.out_of_range("logprobs", *v);
       else p.logprobs = v->get<int32_t>();
     }
   } else {
@@ -186,6 +226,8 @@ std::optional<ApiError> parse_sampling(const ojson& body, ApiKind kind, const Ge
   }
   if (const ojson* v = f.get("prompt_logprobs")) {
     if (!v->is_number_integer()) f.fail("prompt_logprobs", "an integer", *v);
+    else if (!integral_fits<int32_t>(*v))
+      f.out_of_range("prompt_logprobs", *v);
     else p.prompt_logprobs = v->get<int32_t>();
   }
   if (const ojson* v = f.get("stream_options")) {

@@ -28,6 +28,11 @@ struct ApiError {
 
 ApiError bad_request(std::string message, std::optional<std::string> param = std::nullopt);
 
+// A request the engine aborted while its client was still connected (server shutdown): 503 for a
+// whole response; a stream gets it as an error event, since "abort" never reaches a client as a
+// normal finish_reason.
+ApiError aborted_error();
+
 // Which request shape is being parsed: names and defaults differ slightly.
 enum class ApiKind { kCompletion, kChat };
 

@@ -125,7 +125,9 @@ TEST(Scheduler, RandomTrafficKeepsEveryInvariant) {
     EXPECT_GT(preempted, 0) << "the traffic should exercise preemption";
     EXPECT_GT(aborted, 0);
     EXPECT_EQ(h.sched.num_preemptions(), preempted);
-    if (caching) EXPECT_GT(h.kv.prefix_hits(), 0);
+    if (caching) {
+      EXPECT_GT(h.kv.prefix_hits(), 0);
+    }
   }
 }
 
