@@ -6,6 +6,7 @@
 
 #include "tokenizer/jinja_analysis.h"
 #include "tokenizer/jinja_json.h"
+#include "tokenizer/jinja_lexer.h"
 #include "tokenizer/jinja_parser.h"
 #include "tokenizer/jinja_pystr.h"
 #include "tokenizer/jinja_unicode.h"
@@ -62,89 +63,11 @@ Status read_templates(const nlohmann::ordered_json& value, ChatTemplateConfig& c
 // Python's codecs.decode(s, "unicode_escape") of a str: the UTF-8 bytes are read as Latin-1 with
 // backslash escapes processed.
 Result<std::string> unicode_escape_decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c != '\\' || i + 1 >= s.size()) {
-      if (c == '\\') return Error("\\ at end of string");
-      jinja::utf8_append(out, c);
-      continue;
-    }
-    char e = s[++i];
-    auto hex = [&](size_t n) -> Result<char32_t> {
-      char32_t v = 0;
-      for (size_t k = 0; k < n; ++k) {
-        if (i + 1 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1]))) {
-          return make_error("truncated escape in chat template string");
-        }
-        char h = s[++i];
-        v = v * 16 + static_cast<char32_t>(std::isdigit(static_cast<unsigned char>(h))
-                                               ? h - '0'
-                                               : (std::tolower(h) - 'a' + 10));
-      }
-      return v;
-    };
-    switch (e) {
-      case '\n':
-        break;
-      case '\\':
-        out += '\\';
-        break;
-      case '\'':
-        out += '\'';
-        break;
-      case '"':
-        out += '"';
-        break;
-      case 'a':
-        out += '\a';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'v':
-        out += '\v';
-        break;
-      case 'x': {
-        STRATA_TRY(char32_t v, hex(2));
-        jinja::utf8_append(out, v);
-        break;
-      }
-      case 'u': {
-        STRATA_TRY(char32_t v, hex(4));
-        jinja::utf8_append(out, v);
-        break;
-      }
-      case 'U': {
-        STRATA_TRY(char32_t v, hex(8));
-        jinja::utf8_append(out, v);
-        break;
-      }
-      default:
-        if (e >= '0' && e <= '7') {
-          char32_t v = static_cast<char32_t>(e - '0');
-          for (int k = 0; k < 2 && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7'; ++k)
-            v = v * 8 + (s[++i] - '0');
-          jinja::utf8_append(out, v);
-        } else {
-          out += '\\';
-          jinja::utf8_append(out, static_cast<unsigned char>(e));
-        }
-    }
-  }
-  return out;
+  std::u32string latin1(s.begin(), s.end());
+  for (char32_t& c : latin1) c &= 0xFF;  // bytes, not signed chars
+  auto r = jinja::decode_python_escapes(latin1, false);
+  if (!r.ok()) return Error("chat template string: " + r.error().message());
+  return r;
 }
 
 // Request JSON nested deeper than this is refused before the (recursive) conversion to Values.

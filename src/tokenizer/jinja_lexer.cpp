@@ -64,17 +64,17 @@ int hex_value(char c) {
   return -1;
 }
 
-// Python's `.encode("ascii", "backslashreplace").decode("unicode-escape")` of a string literal body.
-Result<std::string> unescape(const std::string& body, int line) {
+}  // namespace
+
+Result<std::string> decode_python_escapes(std::u32string_view cps, bool backslashreplace) {
   std::string out;
-  std::u32string cps = utf8_decode(body);
   for (size_t i = 0; i < cps.size(); ++i) {
     char32_t c = cps[i];
     if (c != '\\') {
       utf8_append(out, c);
       continue;
     }
-    if (i + 1 >= cps.size()) return syntax_error(line, "\\ at end of string");
+    if (i + 1 >= cps.size()) return Error("\\ at end of string");
     char32_t e = cps[++i];
     switch (e) {
       case '\n':
@@ -119,12 +119,11 @@ Result<std::string> unescape(const std::string& body, int line) {
                       ? hex_value(static_cast<char>(cps[i + 1 + k]))
                       : -1;
           if (h < 0) {
-            return syntax_error(
-                line, fmt::format("truncated \\{}{} escape", static_cast<char>(e), std::string(digits, 'X')));
+            return make_error("truncated \\{}{} escape", static_cast<char>(e), std::string(digits, 'X'));
           }
           value = value * 16 + static_cast<char32_t>(h);
         }
-        if (value > 0x10FFFF) return syntax_error(line, "illegal Unicode character");
+        if (value > 0x10FFFF) return Error("illegal Unicode character");
         i += digits;
         utf8_append(out, value);
         break;
@@ -136,7 +135,7 @@ Result<std::string> unescape(const std::string& body, int line) {
             value = value * 8 + (cps[++i] - '0');
           }
           utf8_append(out, value);
-        } else if (e >= 0x80) {
+        } else if (e >= 0x80 && backslashreplace) {
           // backslashreplace turned the code point into "\xNN"/"\uNNNN"/"\UNNNNNNNN"; the literal
           // backslash before it escapes that backslash.
           out += '\\';
@@ -150,6 +149,15 @@ Result<std::string> unescape(const std::string& body, int line) {
     }
   }
   return out;
+}
+
+namespace {
+
+// A string literal body: Python's `.encode("ascii", "backslashreplace").decode("unicode-escape")`.
+Result<std::string> unescape(const std::string& body, int line) {
+  auto r = decode_python_escapes(utf8_decode(body), true);
+  if (!r.ok()) return syntax_error(line, r.error().message());
+  return r;
 }
 
 class Lexer {

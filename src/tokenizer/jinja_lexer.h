@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -40,6 +41,12 @@ struct Token {
 
 // Tokenizes a whole template; the last token is kEof. Errors carry the line number.
 Result<std::vector<Token>> tokenize(const std::string& source);
+
+// Python's unicode-escape decoding over code points (\n, \xNN, \uNNNN, \UNNNNNNNN, octal, ...),
+// to UTF-8. With `backslashreplace`, a backslash before a non-ASCII code point escapes the
+// \xNN / \uNNNN form Python's backslashreplace would have written for it (string literals);
+// without, it stays a literal backslash (codecs.decode of Latin-1 bytes).
+Result<std::string> decode_python_escapes(std::u32string_view cps, bool backslashreplace);
 
 // Human-readable token description used in syntax errors ("end of statement block", "'x'").
 std::string describe_token(const Token& token);
