@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include <cstdlib>
+
 #include <unistd.h>
 #include <zlib.h>
 
@@ -17,7 +19,15 @@ namespace fs = std::filesystem;
 
 namespace strata::test {
 
-std::string testdata_dir() { return STRATA_TESTDATA_DIR; }
+std::string testdata_dir() {
+  const char* env = std::getenv("STRATA_TESTDATA_DIR");  // e.g. a copy carried to the GPU machine
+  return env && *env ? env : STRATA_TESTDATA_DIR;
+}
+
+std::string test_device() {
+  const char* env = std::getenv("STRATA_TEST_DEVICE");
+  return env && *env ? env : "cpu";
+}
 std::string fixtures_dir() { return STRATA_FIXTURES_DIR; }
 bool testdata_available() { return fs::is_directory(testdata_dir() + "/hf-tokenizers"); }
 

@@ -6,8 +6,10 @@
 
 namespace strata::test {
 
-// ../shared/testdata beside the checkout (absolute).
+// ../shared/testdata beside the checkout (absolute), or $STRATA_TESTDATA_DIR.
 std::string testdata_dir();
+// The device model-level tests run on: $STRATA_TEST_DEVICE (tests/gpu/run.sh sets cuda), else cpu.
+std::string test_device();
 // tests/fixtures in the checkout (absolute).
 std::string fixtures_dir();
 // A fresh empty directory under the build tree's temp area, unique per call.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/tensor.h"
 
@@ -31,11 +32,48 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
 
-  // Zero-initialised memory of this backend.
+  // Whether activations/weights/KV cache may use this floating-point dtype.
+  virtual bool supports_dtype(DType dtype) const { return dtype == DType::kF32; }
+
+  // Zero-initialised memory of this backend (weights, KV cache, persistent buffers).
   virtual Tensor alloc(DType dtype, Shape shape) = 0;
+  // Scratch memory for one step, uninitialised, valid until the next reset_workspace(). Addresses
+  // repeat when a step repeats the same sequence of requests (CUDA graphs rely on it).
+  virtual Tensor workspace(DType dtype, Shape shape) { return alloc(dtype, shape); }
+  virtual void reset_workspace() {}
+  // Waits for all queued work (the CPU backend runs synchronously).
+  virtual void synchronize() {}
+  // Device memory (free, total) in bytes; {0, 0} for host memory.
+  virtual std::pair<int64_t, int64_t> memory_info() const { return {0, 0}; }
+  // Device bytes this backend took since it was created (other processes' use left out).
+  virtual int64_t memory_in_use() const { return 0; }
+  // Weight bytes upload() moved and the seconds it took.
+  virtual std::pair<double, double> upload_stats() const { return {0, 0}; }
+  // Bytes of workspace the largest step so far needed (sizes the arena before graphs are captured).
+  virtual int64_t workspace_high_water() const { return 0; }
+
+  // Graphs (CUDA graphs): the ops issued between begin_capture() and end_capture() are recorded,
+  // not run, and replay(id) runs them again on the same buffers. Inputs change by copying into those
+  // buffers before replay. Backends without graphs return false from supports_graphs().
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_capture() {}
+  virtual int end_capture() { return -1; }
+  virtual void replay(int graph) {}
+  // ids int32 [m] = per-row argmax of f32 logits [m, vocab] (ties: lowest index).
+  virtual void argmax_rows(const TensorView& logits, const TensorView& ids) = 0;
+  // Host tensor of any floating-point dtype → dst (same element count), converted to dst's dtype.
+  virtual void upload(const TensorView& host_src, const TensorView& dst) = 0;
+  // Dummy weights in place, equal to WeightLoader::dummy's values: element (r, c) of dst is element
+  // (row0 + r, col0 + c) of a tensor with full_cols columns, center + scale * (2u - 1) with u in
+  // [0, 1) from splitmix64(key + full index) >> 40 (see weight_loader.cpp).
+  virtual void fill_dummy(const TensorView& dst, uint64_t key, int64_t row0, int64_t col0, int64_t full_cols,
+                          float center, float scale) = 0;
   // Host <-> backend copies of whole tensors (same dtype and size).
   virtual void copy_from_host(const void* src, const TensorView& dst) = 0;
   virtual void copy_to_host(const TensorView& src, void* dst) = 0;
+  // `rows` rows of `row_bytes` from host memory (src_pitch bytes apart) to dst + i * dst_pitch bytes.
+  virtual void copy_from_host_2d(const void* src, size_t src_pitch, void* dst, size_t dst_pitch, size_t row_bytes,
+                                 size_t rows) = 0;
 
   // out[i] = table[ids[i] - vocab_start] if ids[i] is in this rank's vocab slice, else zeros.
   // ids int32 [n]; table [vocab_local, hidden]; out [n, hidden].
@@ -52,6 +90,12 @@ class Backend {
   // cos_sin [max_positions, head_dim] (cos in the first half, sin in the second) at positions int32 [n].
   virtual void rope(const TensorView& q, const TensorView& k, const TensorView& positions,
                     const TensorView& cos_sin) = 0;
+  // The fused attention prologue: qkv [n, (heads + 2 * kv_heads) * head_dim] holds q, k, v per row;
+  // q is rotated into q_out [n, heads, head_dim]; k is rotated and k, v are written into the caches at
+  // slot_mapping (a negative slot skips the token: padding rows).
+  virtual void qkv_rope_cache(const TensorView& qkv, const TensorView& positions, const TensorView& cos_sin,
+                              const TensorView& q_out, const TensorView& k_cache, const TensorView& v_cache,
+                              const TensorView& slot_mapping) = 0;
   // out = silu(x[:, :d]) * x[:, d:]. x [n, 2d]; out [n, d].
   virtual void silu_mul(const TensorView& x, const TensorView& out) = 0;
   // Writes k, v [n, kv_heads, head_dim] into the caches at slot_mapping.
@@ -68,5 +112,10 @@ class Backend {
 };
 
 std::unique_ptr<Backend> create_cpu_backend();
+
+// Whether this build has the CUDA backend and a usable GPU is present.
+bool cuda_available();
+// The CUDA backend on GPU `device` (error when the build has none or no GPU answers).
+Result<std::unique_ptr<Backend>> create_cuda_backend(int device = 0);
 
 }  // namespace strata

@@ -11,7 +11,10 @@ void add_model_flags(CLI::App& cmd, LoadOptions& o) {
   cmd.add_option("--load-format", o.load_format, "auto | safetensors | dummy (random weights of the right shapes)")
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
   cmd.add_option("--max-model-len", o.max_model_len, "context length (default: from config.json)");
-  cmd.add_option("--device", o.device, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd.add_option("--device", o.device, "auto (CUDA when a GPU answers) | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd.add_option("--dtype", o.dtype, "auto | bfloat16 | float16 | float32 (the CPU backend computes in float32)")
+      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32", "half", "float", "bf16", "fp16"}));
 }
 
 int fail(const std::string& command, const std::string& message) {

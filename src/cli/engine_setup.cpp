@@ -1,5 +1,6 @@
 #include "cli/engine_setup.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 
@@ -15,7 +16,13 @@ void add_engine_flags(CLI::App& cmd, EngineArgs& a) {
       ->each([&a](const std::string&) { a.seed_set = true; });
   cmd.add_option("--block-size", a.block_size, "tokens per KV block")->capture_default_str()
       ->check(CLI::Range(1, 1024));
-  cmd.add_option("--kv-cache-memory", a.kv_cache_memory, "KV cache bytes at most (e.g. 4GiB)")->capture_default_str();
+  cmd.add_option("--kv-cache-memory", a.kv_cache_memory, "CPU: KV cache bytes at most (e.g. 4GiB)")
+      ->capture_default_str();
+  cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization,
+                 "GPU: share of device memory for weights, step workspace and KV cache")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1.0));
+  cmd.add_flag("--enforce-eager", a.enforce_eager, "GPU: no CUDA graphs (every step runs eagerly)");
   cmd.add_option("--max-num-seqs", a.max_num_seqs, "sequences per step")->capture_default_str();
   cmd.add_option("--max-num-batched-tokens", a.max_num_batched_tokens, "tokens per step")->capture_default_str();
   cmd.add_flag("--no-enable-prefix-caching", a.no_prefix_caching, "disable automatic prefix caching");
@@ -49,8 +56,37 @@ Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint
   STRATA_TRY(int64_t kv_bytes, parse_bytes(a.kv_cache_memory));
   LoadedModel& m = stack.model;
   const int64_t per_block = m.model->kv_bytes_per_block(a.block_size);
-  int64_t num_blocks = kv_bytes / per_block;
-  if (num_blocks < 1) return make_error("--kv-cache-memory {} is smaller than one KV block ({} bytes)", a.kv_cache_memory, per_block);
+  int64_t num_blocks = 0;
+  const bool gpu = m.backend->memory_info().second > 0;
+  if (gpu) {
+    // Profile the largest step with a one-block cache, then give the KV cache what the budget leaves.
+    {
+      KvCache probe_cache = m.model->allocate_kv_cache(1, a.block_size);
+      ModelRunner probe(*m.model, *m.backend, probe_cache);
+      probe.profile(std::max<int64_t>(a.max_num_batched_tokens, 1), a.max_num_seqs);
+    }
+    // The budget is this process's share of the device (so several servers can share one GPU), never
+    // more than is free now.
+    auto [free_b, total_b] = m.backend->memory_info();
+    const int64_t used = m.backend->memory_in_use();
+    const int64_t reserve = 256ll << 20;  // CUDA graphs, cuBLASLt plans, fragmentation
+    const int64_t budget =
+        std::min(static_cast<int64_t>(a.gpu_memory_utilization * static_cast<double>(total_b)) - used, free_b) -
+        reserve;
+    num_blocks = budget / per_block;
+    LOG_INFO("GPU memory: {:.2f} GiB total, {:.2f} GiB in use after profiling (weights + step workspace {:.2f} GiB); "
+             "KV cache budget {:.2f} GiB at --gpu-memory-utilization {}",
+             total_b / 1073741824.0, used / 1073741824.0, m.backend->workspace_high_water() / 1073741824.0,
+             std::max<int64_t>(budget, 0) / 1073741824.0, a.gpu_memory_utilization);
+    if (num_blocks < 1 && a.num_gpu_blocks_override <= 0)
+      return make_error("no GPU memory left for the KV cache ({:.2f} GiB in use of {:.2f} GiB); raise "
+                        "--gpu-memory-utilization or lower --max-num-batched-tokens", used / 1073741824.0,
+                        total_b / 1073741824.0);
+  } else {
+    num_blocks = kv_bytes / per_block;
+    if (num_blocks < 1)
+      return make_error("--kv-cache-memory {} is smaller than one KV block ({} bytes)", a.kv_cache_memory, per_block);
+  }
   if (tokens_hint > 0) num_blocks = std::min(num_blocks, (tokens_hint + a.block_size - 1) / a.block_size);
   if (a.num_gpu_blocks_override > 0) num_blocks = a.num_gpu_blocks_override;
   num_blocks = std::min<int64_t>(num_blocks, std::numeric_limits<int32_t>::max());
@@ -61,6 +97,12 @@ Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint
            static_cast<double>(num_blocks * per_block) / (1 << 20), num_blocks * a.block_size);
   stack.cache = m.model->allocate_kv_cache(num_blocks, a.block_size);
   stack.runner = std::make_unique<ModelRunner>(*m.model, *m.backend, stack.cache);
+  if (!a.enforce_eager && m.backend->supports_graphs()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int n = stack.runner->capture_graphs(a.max_num_seqs, m.max_model_len);
+    LOG_INFO("captured {} decode graphs (batch 1..{}) in {:.2f} s", n, a.max_num_seqs,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
   EngineConfig ec;
   ec.scheduler.max_model_len = m.max_model_len;
   ec.scheduler.max_num_seqs = a.max_num_seqs;

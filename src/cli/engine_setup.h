@@ -16,7 +16,9 @@ namespace strata::cli {
 struct EngineArgs {
   LoadOptions load;
   int block_size = 16;
-  std::string kv_cache_memory = "4GiB";
+  std::string kv_cache_memory = "4GiB";  // CPU backend
+  double gpu_memory_utilization = 0.9;   // GPU backends: share of device memory for weights + work + KV
+  bool enforce_eager = false;            // no CUDA graphs
   int32_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;
   bool no_prefix_caching = false;
@@ -39,7 +41,8 @@ struct EngineStack {
 void add_engine_flags(CLI::App& cmd, EngineArgs& a);
 // Loads the model (stack->engine stays empty).
 Result<std::unique_ptr<EngineStack>> load_stack(const EngineArgs& a);
-// Sizes the KV cache (at most --kv-cache-memory; when `tokens_hint` > 0, as offline runs that know
+// Sizes the KV cache (CPU: at most --kv-cache-memory; GPU: what --gpu-memory-utilization leaves after
+// the weights and the largest step's workspace, measured by a profiling step; when `tokens_hint` > 0, as offline runs that know
 // their work pass, no more than those tokens' blocks) and starts the engine.
 Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint = 0,
                     std::function<void(int64_t)> on_step = nullptr);

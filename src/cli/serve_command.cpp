@@ -23,8 +23,7 @@ struct ServeArgs {
   std::vector<std::string> served_model_names;
   std::string api_key;
   int tensor_parallel = 1, pipeline_parallel = 1;
-  double gpu_memory_utilization = 0.9;
-  std::string dtype = "auto", kv_cache_dtype = "auto", quantization, download_dir, distributed_backend;
+  std::string kv_cache_dtype = "auto", quantization, download_dir, distributed_backend;
   bool trust_remote_code = false, disable_log_requests = false, enable_log_requests = false;
   std::string log_level = "info";
   bool enable_request_id_headers = false;
@@ -46,9 +45,9 @@ int run_serve(ServeArgs& a) {
   }
   if (a.tensor_parallel != 1 || a.pipeline_parallel != 1)
     return fail("serve", "--tensor-parallel-size / --pipeline-parallel-size > 1 are not supported by this build yet");
-  if (a.kv_cache_dtype != "auto") return fail("serve", "--kv-cache-dtype " + a.kv_cache_dtype + " is not supported on the CPU backend");
+  if (a.kv_cache_dtype != "auto") return fail("serve", "--kv-cache-dtype " + a.kv_cache_dtype + " is not supported yet");
   if (!a.quantization.empty() && a.quantization != "none")
-    return fail("serve", "--quantization " + a.quantization + " is not supported on the CPU backend");
+    return fail("serve", "--quantization " + a.quantization + " is not supported yet");
   std::optional<std::string> chat_override;
   if (!a.chat_template.empty()) {
     auto t = load_chat_template_arg(a.chat_template);
@@ -88,7 +87,7 @@ int run_serve(ServeArgs& a) {
   ci.block_size = a.engine.block_size;
   ci.num_gpu_blocks = stack.engine->config().num_blocks;
   ci.enable_prefix_caching = !a.engine.no_prefix_caching;
-  ci.gpu_memory_utilization = a.gpu_memory_utilization;
+  ci.gpu_memory_utilization = a.engine.gpu_memory_utilization;
   ServingMetrics metrics(cfg.served_model_names.front(), m.max_model_len, ci);
   metrics.set_model_load_seconds(ServingMetrics::now_seconds() - t0);
   metrics_slot->store(&metrics);
@@ -128,9 +127,6 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", a->api_key, "require Authorization: Bearer KEY on /v1 (env VLLM_API_KEY)");
   cmd->add_option("--tensor-parallel-size", a->tensor_parallel, "GPUs per pipeline stage")->capture_default_str();
   cmd->add_option("--pipeline-parallel-size", a->pipeline_parallel, "pipeline stages")->capture_default_str();
-  cmd->add_option("--gpu-memory-utilization", a->gpu_memory_utilization, "accepted (CPU: see --kv-cache-memory)");
-  cmd->add_option("--dtype", a->dtype, "auto | bfloat16 | float16 | float32 (the CPU backend computes in float32)")
-      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32", "half", "float", "bf16"}));
   cmd->add_option("--kv-cache-dtype", a->kv_cache_dtype, "auto | fp8")->check(CLI::IsMember({"auto", "fp8"}));
   cmd->add_option("--quantization,-q", a->quantization, "from config.json");
   cmd->add_option("--download-dir", a->download_dir, "accepted");

@@ -190,10 +190,17 @@ void Engine::step() {
     sc.want_logits = c.samples();
     sc.all_logits = c.request->params.prompt_logprobs.has_value() &&
                     c.start < static_cast<int64_t>(c.request->prompt_len);
+    {
+      const Request& q = *c.request;
+      SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
+                          std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
+      sc.greedy_only = sc.want_logits && !sc.all_logits && argmax_suffices(q.params, ctx);
+    }
     if (c.start < static_cast<int64_t>(c.request->prompt_len))
       counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
   }
-  std::vector<float> logits = runner_.step(chunks);
+  StepOutput out = runner_.run(chunks);
+  const std::vector<float>& logits = out.logits;
   scheduler_.on_step_done(plan);
   if (config_.on_step) config_.on_step(plan.num_tokens);
   ++counters_.num_steps;
@@ -204,7 +211,8 @@ void Engine::step() {
     Seq& s = *seqs_.at(c.request->key);
     Request& q = s.req;
     const size_t rows = chunks[i].all_logits ? static_cast<size_t>(c.num_tokens) : (chunks[i].want_logits ? 1 : 0);
-    std::span<const float> block(logits.data() + row * vocab, rows * vocab);
+    std::span<const float> block;
+    if (!logits.empty()) block = std::span<const float>(logits.data() + row * vocab, rows * vocab);
     row += rows;
     if (chunks[i].all_logits) {
       // Row j (position start + j) predicts the prompt token at start + j + 1.
@@ -218,10 +226,15 @@ void Engine::step() {
       }
     }
     if (!c.samples()) continue;
-    std::span<const float> last = block.subspan((rows - 1) * vocab, vocab);
-    SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
-                        std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
-    SampleResult res = sampler_.sample(last, q.params, ctx, q.rng);
+    SampleResult res;
+    if (chunks[i].greedy_only) {
+      res.token = out.argmax[i];  // plain greedy: the device's argmax is the sampler's answer
+    } else {
+      std::span<const float> last = block.subspan((rows - 1) * vocab, vocab);
+      SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
+                          std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
+      res = sampler_.sample(last, q.params, ctx, q.rng);
+    }
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;
     StreamEvent e;

@@ -32,6 +32,14 @@ bool needs_processing(const SamplingParams& p, const SamplingContext& c) {
   return p.allowed_token_ids.has_value() || masks_stop_ids(p, c) || !p.logit_bias.empty() || has_penalties(p);
 }
 
+}  // namespace
+
+bool argmax_suffices(const SamplingParams& p, const SamplingContext& c) {
+  return is_greedy(p) && !needs_processing(p, c) && !p.logprobs.has_value();
+}
+
+namespace {
+
 // [0, 1) from one rng() call: the same stream on every standard library.
 double uniform01(std::mt19937_64& rng) {
   return static_cast<double>(rng() >> 11) * 0x1.0p-53;

@@ -56,6 +56,10 @@ struct SamplingContext {
   std::span<const int64_t> eos_token_ids;  // the model's EOS ids (ModelConfig), masked under min_tokens
 };
 
+// Whether the token is simply the argmax of the raw logits (greedy, nothing that changes the logits,
+// no logprobs), so the model runner's device argmax can stand in for the sampler.
+bool argmax_suffices(const SamplingParams& params, const SamplingContext& context);
+
 class Sampler {
  public:
   SampleResult sample(std::span<const float> logits, const SamplingParams& params,

@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -31,18 +32,70 @@ Tensor LlamaModel::upload(Tensor host) {
   return t;
 }
 
+// Rows [row0, row0 + dst rows) of the tensor `name` (full shape `full`, this rank's shard along
+// `dim`) into dst: generated in place for dummy weights, else uploaded from the mmap'd checkpoint.
+Status LlamaModel::load_into(const WeightLoader& w, const std::string& name, const Shape& full, ShardDim dim,
+                             const TensorView& dst, DummyInit init) {
+  const int r = tp_.rank(), n = tp_.size();
+  if (w.is_dummy()) {
+    const int64_t cols = full.size() == 2 ? full[1] : 1;
+    int64_t row0 = 0, col0 = 0;
+    if (dim == ShardDim::kRows) row0 = shard_range(full[0], r, n).first;
+    if (dim == ShardDim::kCols) col0 = shard_range(cols, r, n).first;
+    backend_.fill_dummy(dst, w.dummy_key(name), row0, col0, cols, init.center, init.scale);
+    return ok_status();
+  }
+  Tensor holder;
+  STRATA_TRY(TensorView src, w.load_raw(name, full, dim, r, n, holder));
+  STRATA_CHECK(src.numel() == dst.numel(), "{}: {} elements for a {} slot", name, src.numel(), shape_str(dst.shape));
+  backend_.upload(src, dst);
+  return ok_status();
+}
+
+Result<Tensor> LlamaModel::load_weight(const WeightLoader& w, const std::string& name, const Shape& full,
+                                       ShardDim dim, DummyInit init) {
+  Shape local = full;
+  const int n = tp_.size();
+  if (dim == ShardDim::kRows) local[0] /= n;
+  if (dim == ShardDim::kCols) local[1] /= n;
+  Tensor t = backend_.alloc(dt_, local);
+  STRATA_RETURN_IF_ERROR(load_into(w, name, full, dim, t.view(), init));
+  return t;
+}
+
+// Several column-parallel weights stacked by rows into one tensor (this rank's rows of each, in order).
+Result<Tensor> LlamaModel::load_stacked(const WeightLoader& w, const std::vector<std::pair<std::string, Shape>>& parts) {
+  const int n = tp_.size();
+  int64_t rows = 0;
+  for (const auto& [name, full] : parts) rows += full[0] / n;
+  const int64_t cols = parts[0].second.size() == 2 ? parts[0].second[1] : 0;
+  Tensor t = backend_.alloc(dt_, cols ? Shape{rows, cols} : Shape{rows});
+  int64_t at = 0;
+  for (const auto& [name, full] : parts) {
+    const int64_t local = full[0] / n;
+    TensorView dst = t.view();
+    dst.data = static_cast<char*>(dst.data) + at * std::max<int64_t>(cols, 1) * dtype_size(dt_);
+    dst.shape[0] = local;
+    STRATA_RETURN_IF_ERROR(load_into(w, name, full, ShardDim::kRows, dst, {}));
+    at += local;
+  }
+  return t;
+}
+
 Status LlamaModel::load(const WeightLoader& w, const ModelOptions& options) {
   const ModelConfig& c = config_;
-  const int r = tp_.rank(), n = tp_.size();
+  const int n = tp_.size();
   const int64_t h = c.hidden_size, hd = c.head_dim;
+  dt_ = options.dtype;
+  if (!backend_.supports_dtype(dt_))
+    return make_error("--dtype {}: the {} backend does not compute in it", dtype_name(dt_), backend_.name());
   heads_local_ = c.num_attention_heads / n;
   kv_heads_local_ = c.num_key_value_heads / n;
   inter_local_ = c.intermediate_size / n;
   vocab_local_ = c.vocab_size / n;
   const DummyInit norm_init{1.0f, 0.1f};
-  auto get = [&](const std::string& name, const Shape& shape, ShardDim dim, DummyInit init = {}) -> Result<Tensor> {
-    STRATA_TRY(Tensor t, w.load(name, shape, dim, r, n, init));
-    return upload(std::move(t));
+  auto get = [&](const std::string& name, const Shape& shape, ShardDim dim, DummyInit init = {}) {
+    return load_weight(w, name, shape, dim, init);
   };
   STRATA_TRY(embed_, get("model.embed_tokens.weight", {c.vocab_size, h}, ShardDim::kRows));
   if (c.tie_word_embeddings) {
@@ -51,37 +104,31 @@ Status LlamaModel::load(const WeightLoader& w, const ModelOptions& options) {
     STRATA_TRY(lm_head_, get("lm_head.weight", {c.vocab_size, h}, ShardDim::kRows));
   }
   STRATA_TRY(final_norm_, get("model.norm.weight", {h}, ShardDim::kNone, norm_init));
+  const int64_t qd = c.num_attention_heads * hd, kvd = c.num_key_value_heads * hd;
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     Layer l;
     STRATA_TRY(l.input_norm, get(p + "input_layernorm.weight", {h}, ShardDim::kNone, norm_init));
     STRATA_TRY(l.post_norm, get(p + "post_attention_layernorm.weight", {h}, ShardDim::kNone, norm_init));
-    STRATA_TRY(l.q, get(p + "self_attn.q_proj.weight", {c.num_attention_heads * hd, h}, ShardDim::kRows));
-    STRATA_TRY(l.k, get(p + "self_attn.k_proj.weight", {c.num_key_value_heads * hd, h}, ShardDim::kRows));
-    STRATA_TRY(l.v, get(p + "self_attn.v_proj.weight", {c.num_key_value_heads * hd, h}, ShardDim::kRows));
-    STRATA_TRY(l.o, get(p + "self_attn.o_proj.weight", {h, c.num_attention_heads * hd}, ShardDim::kCols));
+    // q, k, v stacked: this rank's q rows, then its k rows, then its v rows (one GEMM).
+    STRATA_TRY(l.qkv, load_stacked(w, {{p + "self_attn.q_proj.weight", {qd, h}},
+                                       {p + "self_attn.k_proj.weight", {kvd, h}},
+                                       {p + "self_attn.v_proj.weight", {kvd, h}}}));
+    STRATA_TRY(l.o, get(p + "self_attn.o_proj.weight", {h, qd}, ShardDim::kCols));
     if (c.attention_bias) {
-      STRATA_TRY(l.q_bias, get(p + "self_attn.q_proj.bias", {c.num_attention_heads * hd}, ShardDim::kRows));
-      STRATA_TRY(l.k_bias, get(p + "self_attn.k_proj.bias", {c.num_key_value_heads * hd}, ShardDim::kRows));
-      STRATA_TRY(l.v_bias, get(p + "self_attn.v_proj.bias", {c.num_key_value_heads * hd}, ShardDim::kRows));
+      STRATA_TRY(l.qkv_bias, load_stacked(w, {{p + "self_attn.q_proj.bias", {qd}},
+                                              {p + "self_attn.k_proj.bias", {kvd}},
+                                              {p + "self_attn.v_proj.bias", {kvd}}}));
     }
     if (c.o_proj_bias) {
       STRATA_TRY(l.o_bias, get(p + "self_attn.o_proj.bias", {h}, ShardDim::kNone));
     }
     // gate and up are stored separately; each rank keeps its rows of both, gate first.
-    STRATA_TRY(Tensor gate, w.load(p + "mlp.gate_proj.weight", {c.intermediate_size, h}, ShardDim::kRows, r, n));
-    STRATA_TRY(Tensor up, w.load(p + "mlp.up_proj.weight", {c.intermediate_size, h}, ShardDim::kRows, r, n));
-    Tensor gate_up = Tensor::host(DType::kF32, {2 * inter_local_, h});
-    std::memcpy(gate_up.data<float>(), gate.data<float>(), gate.view().nbytes());
-    std::memcpy(gate_up.data<float>() + inter_local_ * h, up.data<float>(), up.view().nbytes());
-    l.gate_up = upload(std::move(gate_up));
+    STRATA_TRY(l.gate_up, load_stacked(w, {{p + "mlp.gate_proj.weight", {c.intermediate_size, h}},
+                                           {p + "mlp.up_proj.weight", {c.intermediate_size, h}}}));
     if (c.mlp_bias) {
-      STRATA_TRY(Tensor gb, w.load(p + "mlp.gate_proj.bias", {c.intermediate_size}, ShardDim::kRows, r, n));
-      STRATA_TRY(Tensor ub, w.load(p + "mlp.up_proj.bias", {c.intermediate_size}, ShardDim::kRows, r, n));
-      Tensor b = Tensor::host(DType::kF32, {2 * inter_local_});
-      std::memcpy(b.data<float>(), gb.data<float>(), gb.view().nbytes());
-      std::memcpy(b.data<float>() + inter_local_, ub.data<float>(), ub.view().nbytes());
-      l.gate_up_bias = upload(std::move(b));
+      STRATA_TRY(l.gate_up_bias, load_stacked(w, {{p + "mlp.gate_proj.bias", {c.intermediate_size}},
+                                                  {p + "mlp.up_proj.bias", {c.intermediate_size}}}));
       STRATA_TRY(l.down_bias, get(p + "mlp.down_proj.bias", {h}, ShardDim::kNone));
     }
     STRATA_TRY(l.down, get(p + "mlp.down_proj.weight", {h, c.intermediate_size}, ShardDim::kCols));
@@ -89,12 +136,13 @@ Status LlamaModel::load(const WeightLoader& w, const ModelOptions& options) {
   }
   RopeFrequencies f = compute_rope_frequencies(c.rope_theta, hd, c.rope_scaling, c.max_position_embeddings);
   cos_sin_ = upload(build_cos_sin_table(f, options.max_model_len));
+  backend_.synchronize();
   return ok_status();
 }
 
 int64_t LlamaModel::kv_bytes_per_block(int block_size) const {
   return 2 * config_.num_hidden_layers * block_size * kv_heads_local_ * config_.head_dim *
-         static_cast<int64_t>(sizeof(float));
+         static_cast<int64_t>(dtype_size(dt_));
 }
 
 KvCache LlamaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
@@ -102,8 +150,8 @@ KvCache LlamaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
   cache.num_blocks = num_blocks;
   cache.block_size = block_size;
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
-    cache.k.push_back(backend_.alloc(DType::kF32, {num_blocks, block_size, kv_heads_local_, config_.head_dim}));
-    cache.v.push_back(backend_.alloc(DType::kF32, {num_blocks, block_size, kv_heads_local_, config_.head_dim}));
+    cache.k.push_back(backend_.alloc(dt_, {num_blocks, block_size, kv_heads_local_, config_.head_dim}));
+    cache.v.push_back(backend_.alloc(dt_, {num_blocks, block_size, kv_heads_local_, config_.head_dim}));
   }
   return cache;
 }
@@ -111,15 +159,12 @@ KvCache LlamaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
 void LlamaModel::attention_block(const Layer& l, const TensorView& x, const ForwardBatch& batch,
                                  const Tensor& k_cache, const Tensor& v_cache, const TensorView& out) {
   const int64_t n = x.dim(0), hd = config_.head_dim;
-  Tensor q = backend_.alloc(DType::kF32, {n, heads_local_, hd});
-  Tensor k = backend_.alloc(DType::kF32, {n, kv_heads_local_, hd});
-  Tensor v = backend_.alloc(DType::kF32, {n, kv_heads_local_, hd});
-  backend_.linear(x, l.q.view(), l.q_bias.view(), q.view());
-  backend_.linear(x, l.k.view(), l.k_bias.view(), k.view());
-  backend_.linear(x, l.v.view(), l.v_bias.view(), v.view());
-  backend_.rope(q.view(), k.view(), batch.positions, cos_sin_.view());
-  backend_.write_kv(k.view(), v.view(), k_cache.view(), v_cache.view(), batch.attn.slot_mapping);
-  Tensor attn = backend_.alloc(DType::kF32, {n, heads_local_, hd});
+  Tensor qkv = backend_.workspace(dt_, {n, (heads_local_ + 2 * kv_heads_local_) * hd});
+  backend_.linear(x, l.qkv.view(), l.qkv_bias.view(), qkv.view());
+  Tensor q = backend_.workspace(dt_, {n, heads_local_, hd});
+  backend_.qkv_rope_cache(qkv.view(), batch.positions, cos_sin_.view(), q.view(), k_cache.view(), v_cache.view(),
+                          batch.attn.slot_mapping);
+  Tensor attn = backend_.workspace(dt_, {n, heads_local_, hd});
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   backend_.paged_attention(q.view(), k_cache.view(), v_cache.view(), batch.attn, scale, attn.view());
   // Row-parallel: the bias joins on rank 0 only, so the all-reduce adds it once.
@@ -129,9 +174,9 @@ void LlamaModel::attention_block(const Layer& l, const TensorView& x, const Forw
 
 void LlamaModel::mlp_block(const Layer& l, const TensorView& x, const TensorView& out) {
   const int64_t n = x.dim(0);
-  Tensor gu = backend_.alloc(DType::kF32, {n, 2 * inter_local_});
+  Tensor gu = backend_.workspace(dt_, {n, 2 * inter_local_});
   backend_.linear(x, l.gate_up.view(), l.gate_up_bias.view(), gu.view());
-  Tensor act = backend_.alloc(DType::kF32, {n, inter_local_});
+  Tensor act = backend_.workspace(dt_, {n, inter_local_});
   backend_.silu_mul(gu.view(), act.view());
   backend_.linear(act.view(), l.down.view(), tp_.rank() == 0 ? l.down_bias.view() : TensorView{}, out);
   tp_.all_reduce_sum(out);
@@ -139,9 +184,10 @@ void LlamaModel::mlp_block(const Layer& l, const TensorView& x, const TensorView
 
 Tensor LlamaModel::logits(const TensorView& rows) {
   const int64_t m = rows.dim(0), v = config_.vocab_size;
-  Tensor local = backend_.alloc(DType::kF32, {m, vocab_local_});
+  Tensor local = backend_.workspace(DType::kF32, {m, vocab_local_});
   backend_.linear(rows, lm_head_.view(), TensorView{}, local.view());
   if (tp_.size() == 1) return local;
+  STRATA_CHECK(backend_.name() == "cpu", "vocab-parallel logits gather is host-only for now");
   // all_gather stacks [size, m, vocab_local]; reorder into [m, vocab].
   Tensor stacked = backend_.alloc(DType::kF32, {tp_.size() * m, vocab_local_});
   tp_.all_gather(local.view(), stacked.view());
@@ -156,11 +202,11 @@ Tensor LlamaModel::logits(const TensorView& rows) {
 Tensor LlamaModel::forward(const ForwardBatch& batch, KvCache& cache) {
   const int64_t n = batch.token_ids.numel(), h = config_.hidden_size;
   const float eps = static_cast<float>(config_.rms_norm_eps);
-  Tensor residual = backend_.alloc(DType::kF32, {n, h});
+  Tensor residual = backend_.workspace(dt_, {n, h});
   backend_.embedding(batch.token_ids, embed_.view(), tp_.rank() * vocab_local_, residual.view());
   tp_.all_reduce_sum(residual.view());
-  Tensor x = backend_.alloc(DType::kF32, {n, h});
-  Tensor delta = backend_.alloc(DType::kF32, {n, h});
+  Tensor x = backend_.workspace(dt_, {n, h});
+  Tensor delta = backend_.workspace(dt_, {n, h});
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     if (i == 0) backend_.rms_norm(residual.view(), l.input_norm.view(), eps, x.view());
@@ -171,7 +217,7 @@ Tensor LlamaModel::forward(const ForwardBatch& batch, KvCache& cache) {
   }
   backend_.add_rms_norm(residual.view(), delta.view(), final_norm_.view(), eps, x.view());
   const int64_t m = batch.logits_indices.numel();
-  Tensor rows = backend_.alloc(DType::kF32, {m, h});
+  Tensor rows = backend_.workspace(dt_, {m, h});
   backend_.gather_rows(x.view(), batch.logits_indices, rows.view());
   return logits(rows.view());
 }

@@ -6,6 +6,8 @@
 // the cache → o_proj (+all-reduce) → residual add + norm → gate/up → silu·mul → down (+all-reduce).
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "model/model.h"
@@ -25,8 +27,8 @@ class LlamaModel final : public Model {
  private:
   struct Layer {
     Tensor input_norm;          // [hidden]
-    Tensor q, k, v;             // [heads_local * head_dim, hidden], [kv_local * head_dim, hidden] x2
-    Tensor q_bias, k_bias, v_bias;
+    Tensor qkv;                 // [(heads_local + 2 * kv_local) * head_dim, hidden]: q rows, k rows, v rows
+    Tensor qkv_bias;
     Tensor o;                   // [hidden, heads_local * head_dim]
     Tensor o_bias;              // [hidden] (rank 0 only adds it before the all-reduce)
     Tensor post_norm;           // [hidden]
@@ -38,6 +40,11 @@ class LlamaModel final : public Model {
 
   LlamaModel(const ModelConfig& c, Backend& b, Communicator& tp) : config_(c), backend_(b), tp_(tp) {}
   Status load(const WeightLoader& w, const ModelOptions& options);
+  Status load_into(const WeightLoader& w, const std::string& name, const Shape& full, ShardDim dim,
+                   const TensorView& dst, DummyInit init);
+  Result<Tensor> load_weight(const WeightLoader& w, const std::string& name, const Shape& full, ShardDim dim,
+                             DummyInit init);
+  Result<Tensor> load_stacked(const WeightLoader& w, const std::vector<std::pair<std::string, Shape>>& parts);
   Tensor upload(Tensor host);
   void attention_block(const Layer& l, const TensorView& x, const ForwardBatch& batch, const Tensor& k_cache,
                        const Tensor& v_cache, const TensorView& out);
@@ -47,6 +54,7 @@ class LlamaModel final : public Model {
   ModelConfig config_;
   Backend& backend_;
   Communicator& tp_;
+  DType dt_ = DType::kF32;  // weights, activations and KV cache (logits are F32)
   int64_t heads_local_ = 0, kv_heads_local_ = 0, inter_local_ = 0, vocab_local_ = 0;
   Tensor embed_;    // [vocab_local, hidden]
   Tensor lm_head_;  // [vocab_local, hidden] (shares embed_ when tied)

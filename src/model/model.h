@@ -46,6 +46,7 @@ class Model {
 
 struct ModelOptions {
   int64_t max_model_len = 0;  // positions the rope cache covers
+  DType dtype = DType::kF32;  // weights, activations and KV cache
 };
 
 // Builds the model named by config.architecture for the rank `tp.rank()` of `tp.size()`.

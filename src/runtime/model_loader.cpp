@@ -1,6 +1,7 @@
 #include "runtime/model_loader.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "core/logging.h"
@@ -29,10 +30,31 @@ ModelConfig builtin_model_config() {
   return c;
 }
 
+Result<DType> compute_dtype(const std::string& flag, DType checkpoint, const Backend& backend) {
+  DType dt;
+  if (flag == "auto") {
+    // The checkpoint's 16-bit type; float32 checkpoints are served in bfloat16 (as vLLM does on GPUs).
+    dt = checkpoint == DType::kF16 ? DType::kF16 : DType::kBF16;
+  } else if (flag == "bfloat16" || flag == "bf16") {
+    dt = DType::kBF16;
+  } else if (flag == "float16" || flag == "half" || flag == "fp16") {
+    dt = DType::kF16;
+  } else if (flag == "float32" || flag == "float") {
+    dt = DType::kF32;
+  } else {
+    return make_error("--dtype {}: expected auto, bfloat16, float16 or float32", flag);
+  }
+  if (!backend.supports_dtype(dt)) {
+    if (flag != "auto") LOG_INFO("--dtype {}: the {} backend computes in float32", flag, backend.name());
+    dt = DType::kF32;
+  }
+  return dt;
+}
+
 Result<LoadedModel> load_model(const LoadOptions& o) {
   LoadedModel m;
-  if (o.device != "auto" && o.device != "cpu")
-    return make_error("--device {}: this build has only the CPU backend (use --device cpu or auto)", o.device);
+  if (o.device != "auto" && o.device != "cpu" && o.device != "cuda")
+    return make_error("--device {}: expected auto, cpu or cuda", o.device);
   if (o.load_format != "auto" && o.load_format != "safetensors" && o.load_format != "dummy")
     return make_error("--load-format {}: expected auto, safetensors or dummy", o.load_format);
   std::unique_ptr<WeightLoader> weights;
@@ -66,11 +88,26 @@ Result<LoadedModel> load_model(const LoadOptions& o) {
   if (m.max_model_len > limit)
     return make_error("--max-model-len {} exceeds the model's limit {} (max_position_embeddings{})",
                       m.max_model_len, limit, m.config.sliding_window ? " / sliding_window" : "");
-  m.backend = create_cpu_backend();
+  if (o.device == "cuda" || (o.device == "auto" && cuda_available())) {
+    STRATA_TRY(m.backend, create_cuda_backend(0));
+  } else {
+    m.backend = create_cpu_backend();
+  }
   m.tp = create_single_rank_communicator();
   ModelOptions mo;
   mo.max_model_len = m.max_model_len;
+  STRATA_TRY(mo.dtype, compute_dtype(o.dtype, m.config.dtype, *m.backend));
+  const auto t0 = std::chrono::steady_clock::now();
   STRATA_TRY(m.model, create_model(m.config, *weights, *m.backend, *m.tp, mo));
+  m.dtype = mo.dtype;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto [bytes, upload_s] = m.backend->upload_stats();
+  if (bytes > 0)
+    LOG_INFO("weights: {:.2f} GB uploaded to the {} backend in {:.2f} s ({:.2f} GB/s while copying, {:.2f} s in all)",
+             bytes / 1e9, m.backend->name(), upload_s, bytes / 1e9 / std::max(upload_s, 1e-9), secs);
+  else
+    LOG_INFO("weights: {} on the {} backend in {:.2f} s", weights->is_dummy() ? "generated" : "loaded",
+             m.backend->name(), secs);
   return m;
 }
 

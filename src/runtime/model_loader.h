@@ -23,7 +23,8 @@ struct LoadOptions {
   std::string load_format = "auto";  // auto | safetensors | dummy
   uint64_t seed = 0;           // dummy weights
   int64_t max_model_len = 0;   // 0 = max_position_embeddings (capped by the sliding window)
-  std::string device = "auto";
+  std::string device = "auto";        // auto (CUDA when a GPU answers, else CPU) | cpu | cuda
+  std::string dtype = "auto";         // auto | bfloat16 | float16 | float32 (CPU: always float32)
 };
 
 struct LoadedModel {
@@ -31,6 +32,7 @@ struct LoadedModel {
   bool builtin = false;
   ModelConfig config;
   int64_t max_model_len = 0;
+  DType dtype = DType::kF32;  // weights, activations and KV cache on the backend
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Communicator> tp;
@@ -41,5 +43,7 @@ constexpr const char* kBuiltinModelName = "strata-builtin-tiny";
 ModelConfig builtin_model_config();
 
 Result<LoadedModel> load_model(const LoadOptions& options);
+// --dtype → the compute dtype (float32 wherever the backend has nothing narrower).
+Result<DType> compute_dtype(const std::string& flag, DType checkpoint, const Backend& backend);
 
 }  // namespace strata

@@ -1,9 +1,15 @@
 // ModelRunner (one per rank): turns a step's list of sequence chunks into the model's device inputs
 // (token ids, positions, slot mapping, block tables, query_start_loc, seq_lens, logits rows), runs
-// Model::forward and returns the logits of each chunk's last token on the host.
+// Model::forward and returns the logits of each chunk's last token on the host, and the argmax of
+// each row computed on the device (so plain greedy requests need no logits copy at all).
+//
+// On backends with graphs, decode-only steps (one token per sequence) replay a CUDA graph captured
+// for the next batch-size bucket up (padding sequences write no KV and their rows are ignored); the
+// inputs are copied into the graph's fixed buffers first. Everything else runs eagerly.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <vector>
 
@@ -19,20 +25,53 @@ struct SeqChunk {
   std::span<const int32_t> block_table;  // blocks holding positions [0, start + tokens.size())
   bool want_logits = true;               // logits of the chunk's last token
   bool all_logits = false;               // logits of every token of the chunk (parity tests)
+  bool greedy_only = false;              // only the argmax of the last token is needed
+};
+
+struct StepOutput {
+  // f32 [rows, vocab], rows in chunk order (all_logits chunks: every token; want_logits: one); empty
+  // when every chunk that wants logits is greedy_only.
+  std::vector<float> logits;
+  std::vector<int32_t> argmax;  // per chunk: argmax of its last logits row, -1 without one
 };
 
 class ModelRunner {
  public:
   ModelRunner(Model& model, Backend& backend, KvCache& cache) : model_(model), backend_(backend), cache_(cache) {}
+  StepOutput run(std::span<const SeqChunk> chunks);
   // Host f32 [num_logit_rows, vocab], rows in chunk order.
-  std::vector<float> step(std::span<const SeqChunk> chunks);
+  std::vector<float> step(std::span<const SeqChunk> chunks) { return run(chunks).logits; }
   int block_size() const { return cache_.block_size; }
 
+  // Captures decode graphs for every bucket up to max_batch (largest first). Returns the bucket count.
+  int capture_graphs(int32_t max_batch, int64_t max_model_len);
+  // Runs one step of `tokens` prompt tokens (as min(tokens, max_seqs) sequences) writing no KV, so the
+  // backend's workspace reaches the size the largest step needs.
+  void profile(int64_t tokens, int32_t max_seqs);
+
  private:
-  TensorView to_backend(Tensor& host, std::vector<Tensor>& keep);
+  struct Inputs;
+  struct Graph {
+    int id = -1;
+    TensorView logits;
+  };
+  Tensor forward_eager(const Inputs& in);
+  // Replays (capturing first if needed) the graph of the bucket for a decode-only step; false if none fits.
+  bool run_graph(const Inputs& in, TensorView& logits);
+  int32_t bucket_for(int32_t num_seqs) const;
+  void fill_graph_inputs(const Inputs& in, int32_t bucket);
+  ForwardBatch graph_batch(int32_t bucket) const;
+
   Model& model_;
   Backend& backend_;
   KvCache& cache_;
+  // Graph inputs: fixed buffers sized for the largest bucket.
+  // int32 block: ids, positions, query_start_loc, seq_lens, logits rows (g_max_batch_ each, +1 for qsl).
+  Tensor g_i32_, g_slots_, g_tables_;
+  int32_t g_max_batch_ = 0;
+  int64_t g_max_blocks_ = 0;
+  std::vector<int32_t> g_buckets_;
+  std::map<int32_t, Graph> graphs_;  // by bucket size
 };
 
 }  // namespace strata

@@ -1,5 +1,7 @@
 #include "weights/weight_loader.h"
 
+#include "core/dummy_init.h"
+
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -7,17 +9,6 @@
 namespace strata {
 
 namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 bool is_float(DType t) {
   return t == DType::kF32 || t == DType::kBF16 || t == DType::kF16 || t == DType::kF64;
 }
@@ -41,6 +32,37 @@ WeightLoader WeightLoader::dummy(uint64_t seed) {
   return l;
 }
 
+Result<TensorView> WeightLoader::checked(const std::string& name, const Shape& full) const {
+  STRATA_TRY(TensorView src, store_->get(name));
+  const std::string& file = store_->file_of(name);
+  if (src.shape != full)
+    return make_error("{}: tensor '{}' has shape {}, expected {} from config.json", file, name,
+                      shape_str(src.shape), shape_str(full));
+  if (!is_float(src.dtype))
+    return make_error("{}: tensor '{}' has dtype {}, expected a floating-point type (F32, BF16, F16)", file, name,
+                      dtype_name(src.dtype));
+  return src;
+}
+
+uint64_t WeightLoader::dummy_key(const std::string& name) const { return strata::dummy_key(seed_, name); }
+
+Result<TensorView> WeightLoader::load_raw(const std::string& name, const Shape& full, ShardDim dim, int rank, int size,
+                                          Tensor& holder) const {
+  STRATA_CHECK(store_, "load_raw needs a checkpoint");
+  STRATA_TRY(TensorView src, checked(name, full));
+  const int64_t rows = full[0], cols = full.size() == 2 ? full[1] : 1;
+  if (src.dtype == DType::kF64 || (dim == ShardDim::kCols && size > 1)) {
+    STRATA_TRY(holder, load(name, full, dim, rank, size));
+    return holder.view();
+  }
+  if (dim == ShardDim::kNone || size == 1) return src;
+  auto [r0, r1] = shard_range(rows, rank, size);
+  TensorView v = src;
+  v.data = static_cast<uint8_t*>(src.data) + static_cast<size_t>(r0) * cols * dtype_size(src.dtype);
+  v.shape[0] = r1 - r0;
+  return v;
+}
+
 Result<Tensor> WeightLoader::load(const std::string& name, const Shape& full, ShardDim dim, int rank, int size,
                                   DummyInit init) const {
   STRATA_CHECK(full.size() == 1 || full.size() == 2, "weights are 1-D or 2-D");
@@ -53,23 +75,13 @@ Result<Tensor> WeightLoader::load(const std::string& name, const Shape& full, Sh
   float* dst = out.data<float>();
   const int64_t lc = c1 - c0;
   if (!store_) {
-    const uint64_t key = splitmix64(seed_ ^ fnv1a(name));
+    const uint64_t key = strata::dummy_key(seed_, name);
     for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = c0; c < c1; ++c) {
-        uint64_t bits = splitmix64(key + static_cast<uint64_t>(r * cols + c));
-        float u = static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-        dst[(r - r0) * lc + (c - c0)] = init.center + init.scale * (2.0f * u - 1.0f);
-      }
+      for (int64_t c = c0; c < c1; ++c)
+        dst[(r - r0) * lc + (c - c0)] = dummy_value(key, static_cast<uint64_t>(r * cols + c), init.center, init.scale);
     return out;
   }
-  STRATA_TRY(TensorView src, store_->get(name));
-  const std::string& file = store_->file_of(name);
-  if (src.shape != full)
-    return make_error("{}: tensor '{}' has shape {}, expected {} from config.json", file, name,
-                      shape_str(src.shape), shape_str(full));
-  if (!is_float(src.dtype))
-    return make_error("{}: tensor '{}' has dtype {}, expected a floating-point type (F32, BF16, F16)", file, name,
-                      dtype_name(src.dtype));
+  STRATA_TRY(TensorView src, checked(name, full));
   const size_t es = dtype_size(src.dtype);
   const auto* base = static_cast<const uint8_t*>(src.data);
   for (int64_t r = r0; r < r1; ++r) {

@@ -35,8 +35,15 @@ class WeightLoader {
   // This rank's slice of `name` as f32. Errors name the file, the tensor and what is wrong.
   Result<Tensor> load(const std::string& name, const Shape& full_shape, ShardDim dim, int rank, int size,
                       DummyInit init = {}) const;
+  // This rank's slice of `name` in the checkpoint's dtype (checkpoints only): a view into the mmap'd
+  // file when the slice is contiguous, else converted to f32 into `holder`.
+  Result<TensorView> load_raw(const std::string& name, const Shape& full_shape, ShardDim dim, int rank, int size,
+                              Tensor& holder) const;
+  // The key of `name`'s dummy values (core/dummy_init.h), for backends that generate them in place.
+  uint64_t dummy_key(const std::string& name) const;
 
  private:
+  Result<TensorView> checked(const std::string& name, const Shape& full) const;
   std::shared_ptr<WeightStore> store_;
   uint64_t seed_ = 0;
 };

@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "models"
 TESTDATA = Path(os.environ.get("STRATA_TESTDATA", REPO.parent / "shared" / "testdata"))
 BINARY = Path(os.environ.get("STRATA_BINARY", REPO / "build" / "cpu" / "strata"))
+# Extra `strata serve` flags for every server, e.g. "--device cuda --dtype float32" (tests/gpu/run.sh).
+SERVER_ARGS = os.environ.get("STRATA_E2E_SERVER_ARGS", "").split()
 
 # The served name per fixture; tests use these names in requests.
 MODEL_NAMES = {"llama3": "tiny-llama", "qwen2": "tiny-qwen", "mistral": "tiny-r1"}
@@ -86,7 +88,7 @@ class Server:
         self.model_dir = model_dir
         names = [] if "--served-model-name" in args else ["--served-model-name", name]
         cmd = [str(BINARY), "serve", str(model_dir), "--port", str(self.port), "--host", "127.0.0.1", *names,
-               "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory", "64MiB", *args]
+               "--max-model-len", str(MAX_MODEL_LEN), "--kv-cache-memory", "64MiB", *SERVER_ARGS, *args]
         self.cmd = cmd
         self._log = open(log_path, "w")
         env = {**{k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}, **(env or {})}

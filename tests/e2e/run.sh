@@ -10,6 +10,14 @@ venv="$root/build/e2e-venv"
 req="$here/requirements.txt"
 stamp="$venv/.requirements.sha256"
 
+# STRATA_E2E_PYTHON: use this interpreter as it is (its packages installed already: machines without
+# network access, such as the GPU machine) instead of the virtualenv.
+if [[ -n "${STRATA_E2E_PYTHON:-}" ]]; then
+  export STRATA_BINARY="${STRATA_BINARY:-$root/build/cpu/strata}"
+  cd "$root"
+  exec "$STRATA_E2E_PYTHON" -m pytest -c "$here/pytest.ini" --rootdir "$here" "$@"
+fi
+
 want="$(sha256sum "$req" | cut -d' ' -f1)"
 if [[ ! -x "$venv/bin/python" ]]; then
   mkdir -p "$root/build"

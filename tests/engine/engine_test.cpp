@@ -31,6 +31,8 @@ class EngineTest : public ::testing::Test {
     LoadOptions o;
     o.model = test::fixture_model_dir("qwen2");
     o.max_model_len = 512;
+    o.device = test::test_device();
+    o.dtype = "float32";
     auto m = load_model(o);
     ASSERT_TRUE(m.ok()) << m.error().message();
     model_ = new LoadedModel(std::move(m).value());

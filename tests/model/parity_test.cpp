@@ -26,6 +26,8 @@ class ModelParity : public ::testing::TestWithParam<std::string> {
     LoadOptions o;
     o.model = dir_;
     o.max_model_len = 256;
+    o.device = test::test_device();
+    o.dtype = "float32";
     auto m = load_model(o);
     ASSERT_TRUE(m.ok()) << m.error().message();
     model_ = std::make_unique<LoadedModel>(std::move(m).value());

@@ -12,6 +12,15 @@ class CpuBackend final : public Backend {
   Tensor alloc(DType dtype, Shape shape) override { return Tensor::host(dtype, std::move(shape)); }
   void copy_from_host(const void* src, const TensorView& dst) override;
   void copy_to_host(const TensorView& src, void* dst) override;
+  void copy_from_host_2d(const void* src, size_t src_pitch, void* dst, size_t dst_pitch, size_t row_bytes,
+                         size_t rows) override;
+  void upload(const TensorView& host_src, const TensorView& dst) override;
+  void fill_dummy(const TensorView& dst, uint64_t key, int64_t row0, int64_t col0, int64_t full_cols, float center,
+                  float scale) override;
+  void qkv_rope_cache(const TensorView& qkv, const TensorView& positions, const TensorView& cos_sin,
+                      const TensorView& q_out, const TensorView& k_cache, const TensorView& v_cache,
+                      const TensorView& slot_mapping) override;
+  void argmax_rows(const TensorView& logits, const TensorView& ids) override;
   void embedding(const TensorView& ids, const TensorView& table, int64_t vocab_start,
                  const TensorView& out) override;
   void linear(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y) override;
