@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/cuda/kernels.cuh"
@@ -91,6 +92,10 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   lt_workspace_bytes_ = 32 << 20;
   lt_workspace_ = device_malloc(lt_workspace_bytes_, "the cuBLASLt workspace");
   chunks_.push_back({device_malloc(kInitialArena, "the step workspace"), kInitialArena});
+  if (const char* t = std::getenv("STRATA_CUDA_TIMING"); t && t[0] == '1') {
+    timing_ = true;
+    for (auto& e : timing_ev_) CUDA_OK(cudaEventCreate(&e));
+  }
   for (int i = 0; i < 2; ++i) {
     CUDA_OK(cudaMallocHost(&stage_[i], kStageBytes));
     stage_dev_[i] = device_malloc(kStageBytes, "upload staging");
@@ -100,6 +105,9 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  if (timing_ && replays_timed_ > 0)
+    LOG_INFO("CUDA graph replays: {} timed, {:.3f} ms GPU time each on average", replays_timed_,
+             replay_ms_ / replays_timed_);
   for (auto g : graphs_) cudaGraphExecDestroy(g);
   for (auto& [key, p] : plans_) {
     cublasLtMatrixLayoutDestroy(p.a);
@@ -267,8 +275,12 @@ void CudaBackend::linear(const TensorView& x, const TensorView& w, const TensorV
   const int64_t k = w.dim(1), n = w.dim(0), m = x.numel() / k;
   STRATA_CHECK(x.numel() == m * k && y.numel() == m * n && x.dtype == w.dtype, "linear x{} {} w{} {} y{}",
                shape_str(x.shape), dtype_name(x.dtype), shape_str(w.shape), dtype_name(w.dtype), shape_str(y.shape));
+  STRATA_CHECK(y.dtype == w.dtype || y.dtype == DType::kF32, "linear output {} for {} weights", dtype_name(y.dtype),
+               dtype_name(w.dtype));
   if (m == 0) return;
-  if (w.dtype != DType::kF32 && m <= cuda::kGemvMaxRows && k % 8 == 0) {
+  const bool aligned16 = (reinterpret_cast<uintptr_t>(x.data) | reinterpret_cast<uintptr_t>(w.data)) % 16 == 0;
+  if (w.dtype != DType::kF32 && m <= cuda::kGemvMaxRows && k % 8 == 0 && aligned16 &&
+      (!bias.data || bias.dtype == w.dtype)) {
     cuda::gemv(x.data, w.data, bias.data, y.data, w.dtype, y.dtype, m, n, k, stream_);
     check_launch("gemv");
     return;
@@ -393,7 +405,21 @@ int CudaBackend::end_capture() {
 
 void CudaBackend::replay(int graph) {
   STRATA_CHECK(graph >= 0 && graph < static_cast<int>(graphs_.size()), "no graph {}", graph);
+  if (timing_) {
+    // STRATA_CUDA_TIMING=1: GPU time of each replay (the previous one is read here, off the hot path).
+    if (timing_pending_) {
+      float ms = 0;
+      CUDA_OK(cudaEventElapsedTime(&ms, timing_ev_[0], timing_ev_[1]));
+      replay_ms_ += ms;
+      ++replays_timed_;
+    }
+    CUDA_OK(cudaEventRecord(timing_ev_[0], stream_));
+  }
   CUDA_OK(cudaGraphLaunch(graphs_[graph], stream_));
+  if (timing_) {
+    CUDA_OK(cudaEventRecord(timing_ev_[1], stream_));
+    timing_pending_ = true;
+  }
 }
 
 }  // namespace strata

@@ -92,6 +92,10 @@ class CudaBackend final : public Backend {
   bool capturing_ = false;
 
   std::vector<cudaGraphExec_t> graphs_;
+  bool timing_ = false, timing_pending_ = false;  // STRATA_CUDA_TIMING=1
+  cudaEvent_t timing_ev_[2] = {nullptr, nullptr};
+  double replay_ms_ = 0;
+  int64_t replays_timed_ = 0;
 
   // Pinned staging for uploads and downloads.
   static constexpr size_t kStageBytes = 32 << 20;

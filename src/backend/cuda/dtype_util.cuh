@@ -32,6 +32,36 @@ inline int blocks_for(int64_t n, int threads) {
   return static_cast<int>(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
 }
 
+// Programmatic dependent launch (sm_90): a kernel launched by launch() may start while the kernel
+// before it in the stream is finishing; it must call pdl_wait() before reading anything that kernel
+// wrote, and calls pdl_trigger() once its own successor may start launching. Work that needs no
+// input of the predecessor (streaming weights) goes before pdl_wait(). STRATA_PDL=0 turns it off.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+inline bool pdl_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("STRATA_PDL");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+template <typename... KArgs, typename... Args>
+void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t s, Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
 [[noreturn]] inline void bad_dtype(const char* where, DType dt) {
   std::fprintf(stderr, "strata cuda: %s: unsupported dtype %d\n", where, static_cast<int>(dt));
   std::abort();

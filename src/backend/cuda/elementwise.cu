@@ -10,6 +10,8 @@ constexpr int kThreads = 256;
 
 template <typename S, typename D>
 __global__ void convert_kernel(const S* src, D* dst, int64_t n) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     dst[i] = from_f32<D>(to_f32(src[i]));
@@ -26,6 +28,8 @@ __device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
 template <typename T>
 __global__ void fill_dummy_kernel(T* dst, int64_t rows, int64_t cols, uint64_t key, int64_t row0, int64_t col0,
                                   int64_t full_cols, float center, float scale) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t n = rows * cols;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -39,6 +43,8 @@ __global__ void fill_dummy_kernel(T* dst, int64_t rows, int64_t cols, uint64_t k
 template <typename T>
 __global__ void embedding_kernel(const int32_t* ids, const T* table, int64_t vocab, int64_t hidden,
                                  int64_t vocab_start, T* out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t row = blockIdx.x;
   const int64_t local = static_cast<int64_t>(ids[row]) - vocab_start;
   T* o = out + row * hidden;
@@ -66,6 +72,8 @@ __device__ __forceinline__ float block_sum(float v) {
 // One block per row. With a residual: residual += x (stored in T), the norm reads the stored value.
 template <typename T>
 __global__ void rms_norm_kernel(T* residual, const T* x, const T* w, float eps, T* out, int64_t hidden) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t row = blockIdx.x;
   const T* xr = x + row * hidden;
   T* res = residual ? residual + row * hidden : nullptr;
@@ -90,6 +98,8 @@ template <typename T>
 __global__ void qkv_rope_cache_kernel(const T* qkv, const int32_t* positions, const float* cos_sin, T* q_out,
                                       T* k_cache, T* v_cache, const int64_t* slots, int heads, int kv_heads,
                                       int head_dim) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const int half = head_dim / 2;
   const int64_t width = static_cast<int64_t>(heads + 2 * kv_heads) * head_dim;
@@ -123,6 +133,8 @@ __global__ void qkv_rope_cache_kernel(const T* qkv, const int32_t* positions, co
 template <typename T>
 __global__ void rope_kernel(T* q, T* k, const int32_t* positions, const float* cos_sin, int heads, int kv_heads,
                             int head_dim) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const int half = head_dim / 2;
   const float* cs = cos_sin + static_cast<int64_t>(positions[t]) * head_dim;
@@ -138,6 +150,8 @@ __global__ void rope_kernel(T* q, T* k, const int32_t* positions, const float* c
 
 template <typename T>
 __global__ void write_kv_kernel(const T* k, const T* v, T* k_cache, T* v_cache, const int64_t* slots, int64_t row) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const int64_t slot = slots[t];
   if (slot < 0) return;
@@ -149,6 +163,8 @@ __global__ void write_kv_kernel(const T* k, const T* v, T* k_cache, T* v_cache, 
 
 template <typename T>
 __global__ void silu_mul_kernel(const T* x, T* out, int64_t n, int64_t d) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n * d;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = e / d, i = e % d;
@@ -159,6 +175,8 @@ __global__ void silu_mul_kernel(const T* x, T* out, int64_t n, int64_t d) {
 
 template <typename T>
 __global__ void gather_rows_kernel(const T* x, const int32_t* rows, T* out, int64_t d) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t i = blockIdx.x;
   const T* src = x + static_cast<int64_t>(rows[i]) * d;
   for (int64_t j = threadIdx.x; j < d; j += blockDim.x) out[i * d + j] = src[j];
@@ -166,6 +184,8 @@ __global__ void gather_rows_kernel(const T* x, const int32_t* rows, T* out, int6
 
 template <typename T>
 __global__ void add_inplace_kernel(T* a, const T* b, int64_t n) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x)
     a[e] = from_f32<T>(to_f32(a[e]) + to_f32(b[e]));
@@ -173,6 +193,8 @@ __global__ void add_inplace_kernel(T* a, const T* b, int64_t n) {
 
 template <typename Y, typename B>
 __global__ void add_bias_kernel(Y* y, const B* bias, int64_t m, int64_t n) {
+  pdl_wait();
+  pdl_trigger();
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < m * n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[e] = from_f32<Y>(to_f32(y[e]) + to_f32(bias[e % n]));
@@ -191,7 +213,7 @@ void convert(const void* src, DType src_dt, void* dst, DType dst_dt, int64_t n, 
   STRATA_DISPATCH_FLOAT(src_dt, "convert", {
     using S = T;
     STRATA_DISPATCH_FLOAT(dst_dt, "convert", {
-      convert_kernel<S, T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<const S*>(src),
+      launch(convert_kernel<S, T>, blocks_for(n, kThreads), kThreads, 0, s, static_cast<const S*>(src),
                                                                           static_cast<T*>(dst), n);
     });
   });
@@ -201,7 +223,7 @@ void fill_dummy(void* dst, DType dt, int64_t rows, int64_t cols, uint64_t key, i
                 int64_t full_cols, float center, float scale, cudaStream_t s) {
   if (rows * cols == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "fill_dummy", {
-    fill_dummy_kernel<T><<<blocks_for(rows * cols, kThreads), kThreads, 0, s>>>(
+    launch(fill_dummy_kernel<T>, blocks_for(rows * cols, kThreads), kThreads, 0, s, 
         static_cast<T*>(dst), rows, cols, key, row0, col0, full_cols, center, scale);
   });
 }
@@ -210,7 +232,7 @@ void embedding(const int32_t* ids, int64_t n, const void* table, int64_t vocab, 
                void* out, DType dt, cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "embedding", {
-    embedding_kernel<T><<<static_cast<unsigned>(n), row_threads(hidden), 0, s>>>(
+    launch(embedding_kernel<T>, static_cast<unsigned>(n), row_threads(hidden), 0, s, 
         ids, static_cast<const T*>(table), vocab, hidden, vocab_start, static_cast<T*>(out));
   });
 }
@@ -219,7 +241,7 @@ void rms_norm(void* residual, const void* x, const void* w, float eps, void* out
               cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "rms_norm", {
-    rms_norm_kernel<T><<<static_cast<unsigned>(n), row_threads(hidden), 0, s>>>(
+    launch(rms_norm_kernel<T>, static_cast<unsigned>(n), row_threads(hidden), 0, s, 
         static_cast<T*>(residual), static_cast<const T*>(x), static_cast<const T*>(w), eps, static_cast<T*>(out),
         hidden);
   });
@@ -230,7 +252,7 @@ void qkv_rope_cache(const void* qkv, const int32_t* positions, const float* cos_
                     cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "qkv_rope_cache", {
-    qkv_rope_cache_kernel<T><<<static_cast<unsigned>(n), row_threads((heads + kv_heads) * head_dim / 2), 0, s>>>(
+    launch(qkv_rope_cache_kernel<T>, static_cast<unsigned>(n), row_threads((heads + kv_heads) * head_dim / 2), 0, s, 
         static_cast<const T*>(qkv), positions, cos_sin, static_cast<T*>(q_out), static_cast<T*>(k_cache),
         static_cast<T*>(v_cache), slots, heads, kv_heads, head_dim);
   });
@@ -240,7 +262,7 @@ void rope(void* q, void* k, const int32_t* positions, const float* cos_sin, int6
           int head_dim, DType dt, cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "rope", {
-    rope_kernel<T><<<static_cast<unsigned>(n), row_threads((heads + kv_heads) * head_dim / 2), 0, s>>>(
+    launch(rope_kernel<T>, static_cast<unsigned>(n), row_threads((heads + kv_heads) * head_dim / 2), 0, s, 
         static_cast<T*>(q), static_cast<T*>(k), positions, cos_sin, heads, kv_heads, head_dim);
   });
 }
@@ -249,7 +271,7 @@ void write_kv(const void* k, const void* v, void* k_cache, void* v_cache, const 
               int64_t row, DType dt, cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "write_kv", {
-    write_kv_kernel<T><<<static_cast<unsigned>(n), row_threads(row), 0, s>>>(
+    launch(write_kv_kernel<T>, static_cast<unsigned>(n), row_threads(row), 0, s, 
         static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(k_cache), static_cast<T*>(v_cache), slots,
         row);
   });
@@ -258,7 +280,7 @@ void write_kv(const void* k, const void* v, void* k_cache, void* v_cache, const 
 void silu_mul(const void* x, void* out, int64_t n, int64_t d, DType dt, cudaStream_t s) {
   if (n * d == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "silu_mul", {
-    silu_mul_kernel<T><<<blocks_for(n * d, kThreads), kThreads, 0, s>>>(static_cast<const T*>(x),
+    launch(silu_mul_kernel<T>, blocks_for(n * d, kThreads), kThreads, 0, s, static_cast<const T*>(x),
                                                                           static_cast<T*>(out), n, d);
   });
 }
@@ -266,7 +288,7 @@ void silu_mul(const void* x, void* out, int64_t n, int64_t d, DType dt, cudaStre
 void gather_rows(const void* x, const int32_t* rows, void* out, int64_t m, int64_t d, DType dt, cudaStream_t s) {
   if (m == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "gather_rows", {
-    gather_rows_kernel<T><<<static_cast<unsigned>(m), row_threads(d), 0, s>>>(static_cast<const T*>(x), rows,
+    launch(gather_rows_kernel<T>, static_cast<unsigned>(m), row_threads(d), 0, s, static_cast<const T*>(x), rows,
                                                                                 static_cast<T*>(out), d);
   });
 }
@@ -274,7 +296,7 @@ void gather_rows(const void* x, const int32_t* rows, void* out, int64_t m, int64
 void add_inplace(void* a, const void* b, int64_t n, DType dt, cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "add_inplace", {
-    add_inplace_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(a),
+    launch(add_inplace_kernel<T>, blocks_for(n, kThreads), kThreads, 0, s, static_cast<T*>(a),
                                                                          static_cast<const T*>(b), n);
   });
 }
@@ -284,7 +306,7 @@ void add_bias(void* y, DType y_dt, const void* bias, DType b_dt, int64_t m, int6
   STRATA_DISPATCH_FLOAT(b_dt, "add_bias", {
     using B = T;
     STRATA_DISPATCH_FLOAT(y_dt, "add_bias", {
-      add_bias_kernel<T, B><<<blocks_for(m * n, kThreads), kThreads, 0, s>>>(static_cast<T*>(y),
+      launch(add_bias_kernel<T, B>, blocks_for(m * n, kThreads), kThreads, 0, s, static_cast<T*>(y),
                                                                                static_cast<const B*>(bias), m, n);
     });
   });

@@ -65,11 +65,24 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const T* __restrict__
   float acc[M];
 #pragma unroll
   for (int i = 0; i < M; ++i) acc[i] = 0.0f;
-  // Four 16-byte weight loads in flight per lane before the first use, then the tail.
+  // Four 16-byte weight loads in flight per lane before the first use, then the tail. The first four
+  // are issued before waiting for the previous kernel (weights do not depend on it; x does).
   constexpr int64_t kStep = 32 * 8;
   int64_t kk = lane * 8;
+  uint4 wv[4];
+  const bool first = kk + 3 * kStep < k;
+  if (first) {
+#pragma unroll
+    for (int u = 0; u < 4; ++u) wv[u] = load_stream(wr + kk + u * kStep);
+  }
+  pdl_trigger();
+  pdl_wait();
+  if (first) {
+#pragma unroll
+    for (int u = 0; u < 4; ++u) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
+    kk += 4 * kStep;
+  }
   for (; kk + 3 * kStep < k; kk += 4 * kStep) {
-    uint4 wv[4];
 #pragma unroll
     for (int u = 0; u < 4; ++u) wv[u] = load_stream(wr + kk + u * kStep);
 #pragma unroll
@@ -88,17 +101,17 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const T* __restrict__
 }
 
 template <typename T, typename Y>
-void launch(const void* x, const void* w, const void* bias, void* y, int64_t m, int64_t n, int64_t k, cudaStream_t s) {
+void launch_gemv(const void* x, const void* w, const void* bias, void* y, int64_t m, int64_t n, int64_t k, cudaStream_t s) {
   const unsigned blocks = static_cast<unsigned>((n + kWarps - 1) / kWarps);
   const auto* xt = static_cast<const T*>(x);
   const auto* wt = static_cast<const T*>(w);
   const auto* bt = static_cast<const T*>(bias);
   auto* yt = static_cast<Y*>(y);
   const int mi = static_cast<int>(m);
-  if (m == 1) gemv_kernel<T, Y, 1><<<blocks, kWarps * 32, 0, s>>>(xt, wt, bt, yt, mi, n, k);
-  else if (m == 2) gemv_kernel<T, Y, 2><<<blocks, kWarps * 32, 0, s>>>(xt, wt, bt, yt, mi, n, k);
-  else if (m <= 4) gemv_kernel<T, Y, 4><<<blocks, kWarps * 32, 0, s>>>(xt, wt, bt, yt, mi, n, k);
-  else gemv_kernel<T, Y, kGemvMaxRows><<<blocks, kWarps * 32, 0, s>>>(xt, wt, bt, yt, mi, n, k);
+  if (m == 1) launch(gemv_kernel<T, Y, 1>, dim3(blocks), dim3(kWarps * 32), 0, s, xt, wt, bt, yt, mi, n, k);
+  else if (m == 2) launch(gemv_kernel<T, Y, 2>, dim3(blocks), dim3(kWarps * 32), 0, s, xt, wt, bt, yt, mi, n, k);
+  else if (m <= 4) launch(gemv_kernel<T, Y, 4>, dim3(blocks), dim3(kWarps * 32), 0, s, xt, wt, bt, yt, mi, n, k);
+  else launch(gemv_kernel<T, Y, kGemvMaxRows>, dim3(blocks), dim3(kWarps * 32), 0, s, xt, wt, bt, yt, mi, n, k);
 }
 
 }  // namespace
@@ -107,11 +120,11 @@ void gemv(const void* x, const void* w, const void* bias, void* y, DType dt, DTy
           int64_t k, cudaStream_t s) {
   if (m == 0 || n == 0) return;
   if (dt == DType::kBF16) {
-    if (y_dt == DType::kF32) launch<__nv_bfloat16, float>(x, w, bias, y, m, n, k, s);
-    else launch<__nv_bfloat16, __nv_bfloat16>(x, w, bias, y, m, n, k, s);
+    if (y_dt == DType::kF32) launch_gemv<__nv_bfloat16, float>(x, w, bias, y, m, n, k, s);
+    else launch_gemv<__nv_bfloat16, __nv_bfloat16>(x, w, bias, y, m, n, k, s);
   } else if (dt == DType::kF16) {
-    if (y_dt == DType::kF32) launch<__half, float>(x, w, bias, y, m, n, k, s);
-    else launch<__half, __half>(x, w, bias, y, m, n, k, s);
+    if (y_dt == DType::kF32) launch_gemv<__half, float>(x, w, bias, y, m, n, k, s);
+    else launch_gemv<__half, __half>(x, w, bias, y, m, n, k, s);
   } else {
     bad_dtype("gemv", dt);
   }

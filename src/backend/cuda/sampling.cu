@@ -19,6 +19,8 @@ __device__ __forceinline__ void better(float& v, int32_t& i, float ov, int32_t o
 }
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int64_t n, int32_t* ids) {
+  pdl_wait();
+  pdl_trigger();
   const float* row = logits + static_cast<int64_t>(blockIdx.x) * n;
   float v = -FLT_MAX;
   int32_t idx = 0x7fffffff;
@@ -47,7 +49,7 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 
 void argmax_rows(const float* logits, int64_t m, int64_t n, int32_t* ids, cudaStream_t s) {
   if (m == 0) return;
-  argmax_kernel<<<static_cast<unsigned>(m), kThreads, 0, s>>>(logits, n, ids);
+  launch(argmax_kernel, dim3(static_cast<unsigned>(m)), dim3(kThreads), 0, s, logits, n, ids);
 }
 
 }  // namespace strata::cuda
