@@ -7,7 +7,8 @@
 // device, so the launch shape depends only on num_seqs, num_heads, num_kv_heads and head_dim (and on
 // pointer alignment), as CUDA graphs need. Empty splits write a neutral partial (m = -inf, l = 0).
 //
-// Per key tile (TK keys): K and V rows -> shared memory by cp.async; scores of every (head, key);
+// Per key tile (TK keys): K and V rows -> shared memory by cp.async (double-buffered where shared
+// memory allows: the next tile loads while this one is used); scores of every (head, key);
 // online softmax per head (one warp per head); acc += p * V. With one split the CTA writes the
 // normalised output; otherwise unnormalised acc and (m, l) go to the workspace and
 // decode_combine_kernel merges the splits.
@@ -23,10 +24,9 @@ constexpr int kDecodeWarps = kDecodeThreads / 32;
 constexpr int kDecodeMaxHeads = 8;  // query heads per CTA
 constexpr int kHeadsPerWarp = kDecodeMaxHeads / kDecodeWarps;
 constexpr int kMaxTileKeys = 32;
-constexpr int kMaxSplits = 32;      // <= 32: the combine kernel reduces the splits in one warp
-constexpr int kTargetCtas = 2 * 132;  // two waves of CTAs on an H100 SXM
+constexpr int kMaxSplits = 64;
+constexpr int kTargetCtas = 4 * 132;  // four CTAs per multiprocessor of an H100 SXM
 static_assert(kDecodeMaxHeads % kDecodeWarps == 0, "softmax gives each warp the same number of heads");
-static_assert(kMaxSplits <= 32, "combine kernel: one lane per split");
 
 // Shared-memory row stride (bytes) of a K/V row of row_bytes bytes: 16-byte aligned plus 16 bytes of
 // padding, so that 8 lanes reading 16 bytes of 8 consecutive rows hit distinct banks.
@@ -298,14 +298,20 @@ __global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeParams 
   if (p.query_start_loc[s + 1] - q_row != 1) return;
   const int S = p.num_splits, D = p.head_dim, H = p.num_heads;
   const int64_t pi0 = (static_cast<int64_t>(s) * H + h) * S;
-  if (threadIdx.x < 32) {
-    const int j = threadIdx.x;
-    const float m = j < S ? p.ws_ml[2 * (pi0 + j)] : -INFINITY;
-    const float l = j < S ? p.ws_ml[2 * (pi0 + j) + 1] : 0.f;
-    const float mx = warp_max(m);
-    const float w = m == -INFINITY ? 0.f : fast_exp2(m - mx);  // mx is finite whenever some m is
-    const float total = warp_sum(w * l);
-    if (j < S) w_s[j] = total > 0.f ? w / total : 0.f;
+  if (threadIdx.x < 32) {  // warp 0: weights of the splits; lane l takes splits l, l + 32, ...
+    const int lane = threadIdx.x;
+    float mx = -INFINITY;
+    for (int j = lane; j < S; j += 32) mx = fmaxf(mx, p.ws_ml[2 * (pi0 + j)]);
+    mx = warp_max(mx);
+    float total = 0.f;
+    for (int j = lane; j < S; j += 32) {
+      const float m = p.ws_ml[2 * (pi0 + j)];
+      const float w = m == -INFINITY ? 0.f : fast_exp2(m - mx);  // mx is finite whenever some m is
+      w_s[j] = w;
+      total += w * p.ws_ml[2 * (pi0 + j) + 1];
+    }
+    total = warp_sum(total);
+    for (int j = lane; j < S; j += 32) w_s[j] = total > 0.f ? w_s[j] / total : 0.f;  // own entries only
   }
   __syncthreads();
   T* out = static_cast<T*>(p.out) + (static_cast<int64_t>(q_row) * H + h) * D;
@@ -335,8 +341,8 @@ int decode_num_splits(int64_t ctas_per_split, bool has_workspace) {
 }
 
 int64_t decode_max_partials_per_head(int64_t num_seqs) {
-  // splits(n') <= min(32, ceil(264 / n')), so n' * splits(n') <= min(32 n', 264 + n' - 1), which grows
-  // with n'.
+  // With T = kTargetCtas, X = kMaxSplits: splits(n') <= min(X, ceil(T / n')) for n' sequences (any
+  // number of kv heads), so n' * splits(n') <= min(X n', T + n' - 1), which grows with n'.
   return std::min<int64_t>(kMaxSplits * num_seqs, kTargetCtas + num_seqs);
 }
 

@@ -119,7 +119,8 @@ __global__ void __launch_bounds__(kMmaThreads) prefill_mma_kernel(const PrefillP
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int h = blockIdx.y, s = blockIdx.z;
-  const int m0 = blockIdx.x * kMmaBM;
+  // Highest query tiles (the most key tiles) first, so that the short ones fill the tail of the grid.
+  const int m0 = (gridDim.x - 1 - blockIdx.x) * kMmaBM;
   const int q_start = p.query_start_loc[s];
   const int q_len = p.query_start_loc[s + 1] - q_start;
   if (q_len < p.min_q_len || m0 >= q_len) return;
@@ -344,7 +345,7 @@ __global__ void __launch_bounds__(kSimtThreads, 2) prefill_simt_kernel(const Pre
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int h = blockIdx.y, s = blockIdx.z;
-  const int m0 = blockIdx.x * kSimtBM;
+  const int m0 = (gridDim.x - 1 - blockIdx.x) * kSimtBM;  // longest tiles first
   const int q_start = p.query_start_loc[s];
   const int q_len = p.query_start_loc[s + 1] - q_start;
   if (q_len < p.min_q_len || m0 >= q_len) return;
