@@ -61,6 +61,11 @@ class Backend {
   virtual void replay(int graph) {}
   // ids int32 [m] = per-row argmax of f32 logits [m, vocab] (ties: lowest index).
   virtual void argmax_rows(const TensorView& logits, const TensorView& ids) = 0;
+  // ids int32 [m]: a draw from softmax(logits[i] / t[i]) per row by the Gumbel-max rule, argmax_j of
+  // logits[i][j] / t[i] + g(seeds[i], j) with g from core/gumbel.h, or the plain argmax where t[i] = 0.
+  // temperatures f32 [m]; seeds I64 [m] (u64 bits).
+  virtual void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
+                           const TensorView& ids) = 0;
   // Host tensor of any floating-point dtype → dst (same element count), converted to dst's dtype.
   virtual void upload(const TensorView& host_src, const TensorView& dst) = 0;
   // Dummy weights in place, equal to WeightLoader::dummy's values: element (r, c) of dst is element

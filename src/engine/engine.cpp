@@ -194,7 +194,11 @@ void Engine::step() {
       const Request& q = *c.request;
       SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
                           std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
-      sc.greedy_only = sc.want_logits && !sc.all_logits && argmax_suffices(q.params, ctx);
+      sc.device_sample = sc.want_logits && !sc.all_logits && device_draw_suffices(q.params, ctx, model_.vocab_size);
+    }
+    if (sc.device_sample && !is_greedy(c.request->params)) {
+      sc.temperature = c.request->params.temperature;
+      sc.seed = c.request->rng();  // one number per step from the request's own RNG: batch-independent
     }
     if (c.start < static_cast<int64_t>(c.request->prompt_len))
       counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
@@ -227,8 +231,8 @@ void Engine::step() {
     }
     if (!c.samples()) continue;
     SampleResult res;
-    if (chunks[i].greedy_only) {
-      res.token = out.argmax[i];  // plain greedy: the device's argmax is the sampler's answer
+    if (chunks[i].device_sample) {
+      res.token = out.tokens[i];  // greedy or plain temperature: drawn on the device
     } else {
       std::span<const float> last = block.subspan((rows - 1) * vocab, vocab);
       SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),

@@ -34,8 +34,11 @@ bool needs_processing(const SamplingParams& p, const SamplingContext& c) {
 
 }  // namespace
 
-bool argmax_suffices(const SamplingParams& p, const SamplingContext& c) {
-  return is_greedy(p) && !needs_processing(p, c) && !p.logprobs.has_value();
+bool device_draw_suffices(const SamplingParams& p, const SamplingContext& c, int64_t vocab) {
+  if (needs_processing(p, c) || p.logprobs.has_value()) return false;
+  if (is_greedy(p)) return true;
+  const bool top_k_off = p.top_k <= 0 || p.top_k >= vocab;
+  return top_k_off && p.top_p >= 1.0f && p.min_p <= 0.0f;
 }
 
 namespace {

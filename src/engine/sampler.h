@@ -56,9 +56,10 @@ struct SamplingContext {
   std::span<const int64_t> eos_token_ids;  // the model's EOS ids (ModelConfig), masked under min_tokens
 };
 
-// Whether the token is simply the argmax of the raw logits (greedy, nothing that changes the logits,
-// no logprobs), so the model runner's device argmax can stand in for the sampler.
-bool argmax_suffices(const SamplingParams& params, const SamplingContext& context);
+// Whether the token is the argmax of the raw logits (greedy) or a plain draw from softmax(logits / t)
+// (no top-k / top-p / min-p), with nothing that changes the logits and no logprobs: then the model
+// runner's device draw (Backend::sample_rows) stands in for the sampler.
+bool device_draw_suffices(const SamplingParams& params, const SamplingContext& context, int64_t vocab);
 
 class Sampler {
  public:

@@ -14,7 +14,9 @@ struct ModelRunner::Inputs {
   int32_t num_seqs = 0, max_q = 0, max_len = 0;
   int64_t max_blocks = 1;
   std::vector<int64_t> last_row;  // per chunk: its last logits row, -1 without one
-  bool need_logits = false;       // some row is not greedy_only
+  bool need_logits = false;       // some row is not device_sample
+  std::vector<float> temps;       // per logits row: device draw temperature (0 = argmax)
+  std::vector<int64_t> seeds;
   bool decode_only = true;        // one token per sequence, one logits row each, nothing else
 };
 
@@ -43,13 +45,18 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
     in.lens.push_back(c.start + len);
     std::copy(c.block_table.begin(), c.block_table.end(), in.tables.begin() + s * in.max_blocks);
     if (len != 1 || !c.want_logits || c.all_logits) in.decode_only = false;
-    if (c.all_logits || (c.want_logits && !c.greedy_only)) in.need_logits = true;
+    if (c.all_logits || (c.want_logits && !c.device_sample)) in.need_logits = true;
     for (int32_t i = 0; i < len; ++i, ++t) {
       const int32_t p = c.start + i;
       in.ids.push_back(c.tokens[i]);
       in.pos.push_back(p);
       in.slots.push_back(static_cast<int64_t>(c.block_table[p / bs]) * bs + p % bs);
-      if (c.all_logits || (c.want_logits && i == len - 1)) in.rows.push_back(static_cast<int32_t>(t));
+      if (c.all_logits || (c.want_logits && i == len - 1)) {
+        in.rows.push_back(static_cast<int32_t>(t));
+        const bool draw = c.device_sample && i == len - 1;
+        in.temps.push_back(draw ? c.temperature : 0.0f);
+        in.seeds.push_back(draw ? static_cast<int64_t>(c.seed) : 0);
+      }
     }
     if (c.want_logits || c.all_logits) in.last_row[s] = static_cast<int64_t>(in.rows.size()) - 1;
   }
@@ -63,16 +70,23 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
     logits = eager.view();
   }
   StepOutput out;
-  out.argmax.assign(chunks.size(), -1);
+  out.tokens.assign(chunks.size(), -1);
   const int64_t m = static_cast<int64_t>(in.rows.size()), vocab = logits.shape.empty() ? 0 : logits.shape.back();
   if (m == 0) return out;
   logits.shape = {m, vocab};  // a graph's logits have one row per bucket slot; the real ones come first
   Tensor ids = backend_.workspace(DType::kI32, {m});
-  backend_.argmax_rows(logits, ids.view());
+  if (std::any_of(in.temps.begin(), in.temps.end(), [](float t) { return t > 0.0f; })) {
+    Tensor temps = backend_.workspace(DType::kF32, {m}), seeds = backend_.workspace(DType::kI64, {m});
+    backend_.copy_from_host(in.temps.data(), temps.view());
+    backend_.copy_from_host(in.seeds.data(), seeds.view());
+    backend_.sample_rows(logits, temps.view(), seeds.view(), ids.view());
+  } else {
+    backend_.argmax_rows(logits, ids.view());
+  }
   std::vector<int32_t> best(static_cast<size_t>(m));
   backend_.copy_to_host(ids.view(), best.data());
   for (size_t i = 0; i < chunks.size(); ++i)
-    if (in.last_row[i] >= 0) out.argmax[i] = best[static_cast<size_t>(in.last_row[i])];
+    if (in.last_row[i] >= 0) out.tokens[i] = best[static_cast<size_t>(in.last_row[i])];
   if (in.need_logits) {
     out.logits.resize(static_cast<size_t>(m * vocab));
     backend_.copy_to_host(logits, out.logits.data());

@@ -1,7 +1,8 @@
 // ModelRunner (one per rank): turns a step's list of sequence chunks into the model's device inputs
 // (token ids, positions, slot mapping, block tables, query_start_loc, seq_lens, logits rows), runs
-// Model::forward and returns the logits of each chunk's last token on the host, and the argmax of
-// each row computed on the device (so plain greedy requests need no logits copy at all).
+// Model::forward and returns the logits of each chunk's last token on the host, and a token drawn on
+// the device for each (Backend::sample_rows: greedy or plain temperature sampling), so requests that
+// need nothing more need no logits copy and no host sampler at all.
 //
 // On backends with graphs, decode-only steps (one token per sequence) replay a CUDA graph captured
 // for the next batch-size bucket up (padding sequences write no KV and their rows are ignored); the
@@ -25,14 +26,18 @@ struct SeqChunk {
   std::span<const int32_t> block_table;  // blocks holding positions [0, start + tokens.size())
   bool want_logits = true;               // logits of the chunk's last token
   bool all_logits = false;               // logits of every token of the chunk (parity tests)
-  bool greedy_only = false;              // only the argmax of the last token is needed
+  bool device_sample = false;            // only a token drawn on the device is needed (no logits)
+  float temperature = 0.0f;              // of that draw (0 = argmax)
+  uint64_t seed = 0;                     // of that draw (one number from the request's RNG per step)
 };
 
 struct StepOutput {
   // f32 [rows, vocab], rows in chunk order (all_logits chunks: every token; want_logits: one); empty
-  // when every chunk that wants logits is greedy_only.
+  // when every chunk that wants logits is device_sample.
   std::vector<float> logits;
-  std::vector<int32_t> argmax;  // per chunk: argmax of its last logits row, -1 without one
+  // Per chunk: the device's draw from its last logits row (argmax unless device_sample with a
+  // temperature), -1 without one.
+  std::vector<int32_t> tokens;
 };
 
 class ModelRunner {

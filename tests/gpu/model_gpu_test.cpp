@@ -95,17 +95,17 @@ TEST(GpuModel, GraphReplayEqualsEagerDecode) {
   double worst = 0;
   for (int step = 0; step < 24; ++step) {
     for (size_t s = 0; s < a.tokens.size(); ++s) {
-      a.tokens[s].push_back(ea.argmax[s]);  // both follow the eager run's tokens
-      b.tokens[s].push_back(ea.argmax[s]);
+      a.tokens[s].push_back(ea.tokens[s]);  // both follow the eager run's tokens
+      b.tokens[s].push_back(ea.tokens[s]);
     }
     auto da = a.decode(), db = b.decode();
     ea = eager.run(da);
     eb = graphs.run(db);
     ASSERT_EQ(ea.logits.size(), eb.logits.size());
     worst = std::max(worst, rel_err(eb.logits, ea.logits));
-    for (size_t s = 0; s < a.tokens.size(); ++s, ++total) agree += ea.argmax[s] == eb.argmax[s];
+    for (size_t s = 0; s < a.tokens.size(); ++s, ++total) agree += ea.tokens[s] == eb.tokens[s];
     // The device argmax is the argmax of the logits returned.
-    for (size_t s = 0; s < a.tokens.size(); ++s) EXPECT_EQ(ea.argmax[s], argmax(ea.logits.data() + s * vocab, vocab));
+    for (size_t s = 0; s < a.tokens.size(); ++s) EXPECT_EQ(ea.tokens[s], argmax(ea.logits.data() + s * vocab, vocab));
   }
   std::printf("graph vs eager over %d decode rows: top-1 agreement %d/%d, worst relative logit error %.2e\n", total,
               agree, total, worst);
@@ -152,10 +152,10 @@ TEST(GpuModel, Llama8BShapeBf16AgainstCpuF32) {
     const double e = rel_err(go.logits, co.logits);
     err_sum += e;
     worst = std::max(worst, e);
-    agree += go.argmax[0] == co.argmax[0];
+    agree += go.tokens[0] == co.tokens[0];
     ++total;
     if (step == 16) break;
-    b.tokens[0].push_back(co.argmax[0]);  // teacher-forced by the fp32 reference
+    b.tokens[0].push_back(co.tokens[0]);  // teacher-forced by the fp32 reference
     auto d = b.decode();
     go = gr.run(d);
     co = cr.run(d);

@@ -21,6 +21,8 @@ class CpuBackend final : public Backend {
                       const TensorView& q_out, const TensorView& k_cache, const TensorView& v_cache,
                       const TensorView& slot_mapping) override;
   void argmax_rows(const TensorView& logits, const TensorView& ids) override;
+  void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
+                   const TensorView& ids) override;
   void embedding(const TensorView& ids, const TensorView& table, int64_t vocab_start,
                  const TensorView& out) override;
   void linear(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y) override;

@@ -1,8 +1,10 @@
 // CpuBackend: weight upload/generation, the fused q/k/v rope + KV-cache write, greedy argmax.
+#include <cmath>
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
 #include "core/dummy_init.h"
+#include "core/gumbel.h"
 
 namespace strata {
 
@@ -55,6 +57,23 @@ void CpuBackend::argmax_rows(const TensorView& logits, const TensorView& ids) {
     int64_t best = 0;
     for (int64_t j = 1; j < n; ++j)
       if (row[j] > row[best]) best = j;
+    ids.as<int32_t>()[i] = static_cast<int32_t>(best);
+  }
+}
+
+void CpuBackend::sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
+                             const TensorView& ids) {
+  const int64_t m = ids.numel(), n = logits.shape.back();
+  for (int64_t i = 0; i < m; ++i) {
+    const float* row = logits.as<float>() + i * n;
+    const float t = temperatures.as<float>()[i];
+    const uint64_t seed = static_cast<uint64_t>(seeds.as<int64_t>()[i]);
+    int64_t best = 0;
+    float best_v = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+      const float v = t > 0.0f ? row[j] / t + gumbel_noise(seed, static_cast<uint64_t>(j)) : row[j];
+      if (v > best_v) best_v = v, best = j;
+    }
     ids.as<int32_t>()[i] = static_cast<int32_t>(best);
   }
 }

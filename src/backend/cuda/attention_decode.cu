@@ -6,6 +6,8 @@
 // with chunk = ceil(len / num_splits) rounded up to the key tile; len = seq_lens[s] is read on the
 // device, so the launch shape depends only on num_seqs, num_heads, num_kv_heads and head_dim (and on
 // pointer alignment), as CUDA graphs need. Empty splits write a neutral partial (m = -inf, l = 0).
+// num_splits = clamp(ceil(kTargetCtas / (num_seqs * num_kv_heads * head_chunks)), 1, kMaxSplits)
+// (kTargetCtas = 528, four CTAs per H100 multiprocessor; kMaxSplits = 64), or 1 without a workspace.
 //
 // Per key tile (TK keys): K and V rows -> shared memory by cp.async (double-buffered where shared
 // memory allows: the next tile loads while this one is used); scores of every (head, key);

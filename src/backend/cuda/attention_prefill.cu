@@ -9,7 +9,9 @@
 //  * prefill_mma_kernel (BF16/F16, head_dim 64 or 128, 16-byte aligned tensors): 64 x 64 tiles,
 //    4 warps x 16 query rows, mma.sync m16n8k16 with f32 accumulation for S = Q K^T and O += P V;
 //    scores, probabilities and O stay in registers; K/V tiles arrive by cp.async, the next K tile
-//    loading during softmax and P V, the next V tile during the next Q K^T.
+//    loading during softmax and P V, the next V tile during the next Q K^T; the next tile's
+//    block-table entries are read during Q K^T, so issuing its copies waits on no global load.
+//    Query tiles run longest first (reversed blockIdx.x) to shorten the causal tail.
 //  * prefill_simt_kernel (everything else: F32, any head_dim that is a multiple of 4 up to 256):
 //    32 x 32 tiles in f32 shared memory, 4 warps x 8 query rows, lane j = key j of the tile.
 #include <algorithm>
@@ -120,7 +122,7 @@ __global__ void __launch_bounds__(kMmaThreads) prefill_mma_kernel(const PrefillP
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int h = blockIdx.y, s = blockIdx.z;
   // Highest query tiles (the most key tiles) first, so that the short ones fill the tail of the grid.
-  const int m0 = (gridDim.x - 1 - blockIdx.x) * kMmaBM;
+  const int m0 = static_cast<int>(gridDim.x - 1 - blockIdx.x) * kMmaBM;
   const int q_start = p.query_start_loc[s];
   const int q_len = p.query_start_loc[s + 1] - q_start;
   if (q_len < p.min_q_len || m0 >= q_len) return;
@@ -345,7 +347,7 @@ __global__ void __launch_bounds__(kSimtThreads, 2) prefill_simt_kernel(const Pre
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int h = blockIdx.y, s = blockIdx.z;
-  const int m0 = (gridDim.x - 1 - blockIdx.x) * kSimtBM;  // longest tiles first
+  const int m0 = static_cast<int>(gridDim.x - 1 - blockIdx.x) * kSimtBM;  // longest tiles first
   const int q_start = p.query_start_loc[s];
   const int q_len = p.query_start_loc[s + 1] - q_start;
   if (q_len < p.min_q_len || m0 >= q_len) return;

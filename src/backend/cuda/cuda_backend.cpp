@@ -96,6 +96,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
     timing_ = true;
     for (auto& e : timing_ev_) CUDA_OK(cudaEventCreate(&e));
   }
+  CUDA_OK(cudaMallocHost(&ring_, kRingBytes));
+  CUDA_OK(cudaEventCreateWithFlags(&ring_done_, cudaEventDisableTiming));
   for (int i = 0; i < 2; ++i) {
     CUDA_OK(cudaMallocHost(&stage_[i], kStageBytes));
     stage_dev_[i] = device_malloc(kStageBytes, "upload staging");
@@ -115,6 +117,8 @@ CudaBackend::~CudaBackend() {
     cublasLtMatrixLayoutDestroy(p.c);
     cublasLtMatmulDescDestroy(p.desc);
   }
+  cudaFreeHost(ring_);
+  cudaEventDestroy(ring_done_);
   for (int i = 0; i < 2; ++i) {
     cudaFreeHost(stage_[i]);
     cudaFree(stage_dev_[i]);
@@ -185,13 +189,45 @@ std::pair<int64_t, int64_t> CudaBackend::memory_info() const {
   return {static_cast<int64_t>(free_b), static_cast<int64_t>(total_b)};
 }
 
+// Small host → device copies (step inputs) go through a pinned ring, so they are asynchronous and the
+// host does not wait for the driver to stage pageable memory; the ring wraps only after the last copy
+// issued from it has completed.
+void* CudaBackend::ring_stage(const void* src, size_t bytes) {
+  const size_t need = (bytes + 255) / 256 * 256;
+  if (ring_off_ + need > kRingBytes) {
+    CUDA_OK(cudaEventSynchronize(ring_done_));
+    ring_off_ = 0;
+  }
+  char* p = static_cast<char*>(ring_) + ring_off_;
+  std::memcpy(p, src, bytes);
+  ring_off_ += need;
+  return p;
+}
+
 void CudaBackend::copy_from_host(const void* src, const TensorView& dst) {
-  CUDA_OK(cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  const size_t bytes = dst.nbytes();
+  if (bytes == 0) return;
+  if (bytes <= kRingBytes / 8) {
+    CUDA_OK(cudaMemcpyAsync(dst.data, ring_stage(src, bytes), bytes, cudaMemcpyHostToDevice, stream_));
+    CUDA_OK(cudaEventRecord(ring_done_, stream_));
+    return;
+  }
+  CUDA_OK(cudaMemcpyAsync(dst.data, src, bytes, cudaMemcpyHostToDevice, stream_));
 }
 
 void CudaBackend::copy_from_host_2d(const void* src, size_t src_pitch, void* dst, size_t dst_pitch, size_t row_bytes,
                                     size_t rows) {
   if (rows == 0 || row_bytes == 0) return;
+  if (row_bytes * rows <= kRingBytes / 8) {
+    // Pack the rows densely into the ring, then one strided copy.
+    std::vector<char> packed(row_bytes * rows);
+    for (size_t i = 0; i < rows; ++i)
+      std::memcpy(packed.data() + i * row_bytes, static_cast<const char*>(src) + i * src_pitch, row_bytes);
+    void* staged = ring_stage(packed.data(), packed.size());
+    CUDA_OK(cudaMemcpy2DAsync(dst, dst_pitch, staged, row_bytes, row_bytes, rows, cudaMemcpyHostToDevice, stream_));
+    CUDA_OK(cudaEventRecord(ring_done_, stream_));
+    return;
+  }
   CUDA_OK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyHostToDevice, stream_));
 }
 
@@ -383,6 +419,14 @@ void CudaBackend::argmax_rows(const TensorView& logits, const TensorView& ids) {
   STRATA_CHECK(logits.dtype == DType::kF32, "argmax_rows takes F32 logits");
   cuda::argmax_rows(logits.as<float>(), ids.numel(), logits.shape.back(), ids.as<int32_t>(), stream_);
   check_launch("argmax_rows");
+}
+
+void CudaBackend::sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
+                              const TensorView& ids) {
+  STRATA_CHECK(logits.dtype == DType::kF32, "sample_rows takes F32 logits");
+  cuda::sample_rows(logits.as<float>(), temperatures.as<float>(), seeds.as<int64_t>(), ids.numel(),
+                    logits.shape.back(), ids.as<int32_t>(), stream_);
+  check_launch("sample_rows");
 }
 
 void CudaBackend::begin_capture() {

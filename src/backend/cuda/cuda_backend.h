@@ -56,6 +56,8 @@ class CudaBackend final : public Backend {
   void gather_rows(const TensorView& x, const TensorView& rows, const TensorView& out) override;
   void add_inplace(const TensorView& a, const TensorView& b) override;
   void argmax_rows(const TensorView& logits, const TensorView& ids) override;
+  void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
+                   const TensorView& ids) override;
 
   bool supports_graphs() const override { return true; }
   void begin_capture() override;
@@ -97,7 +99,12 @@ class CudaBackend final : public Backend {
   double replay_ms_ = 0;
   int64_t replays_timed_ = 0;
 
-  // Pinned staging for uploads and downloads.
+  void* ring_stage(const void* src, size_t bytes);
+  static constexpr size_t kRingBytes = 16 << 20;
+  void* ring_ = nullptr;  // pinned ring for small input copies
+  size_t ring_off_ = 0;
+  cudaEvent_t ring_done_ = nullptr;
+  // Pinned staging for uploads.
   static constexpr size_t kStageBytes = 32 << 20;
   void* stage_[2] = {nullptr, nullptr};
   void* stage_dev_[2] = {nullptr, nullptr};  // raw bytes before a dtype conversion

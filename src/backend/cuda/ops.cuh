@@ -47,5 +47,8 @@ void gemv(const void* x, const void* w, const void* bias, void* y, DType dt, DTy
 
 // Per-row argmax of f32 logits [m, n] → ids int32 [m] (ties: lowest index).
 void argmax_rows(const float* logits, int64_t m, int64_t n, int32_t* ids, cudaStream_t s);
+// Backend::sample_rows: Gumbel-max draws (temperature 0: argmax), noise as core/gumbel.h.
+void sample_rows(const float* logits, const float* temperatures, const int64_t* seeds, int64_t m, int64_t n,
+                 int32_t* ids, cudaStream_t s);
 
 }  // namespace strata::cuda

@@ -1,4 +1,5 @@
-// Sampling kernels on the GPU (launchers in ops.cuh): greedy argmax per row of the logits.
+// Sampling kernels on the GPU (launchers in ops.cuh): greedy argmax per row of the logits, and
+// Gumbel-max draws at a temperature (the noise function is core/gumbel.h's, computed here).
 #include <cfloat>
 
 #include "backend/cuda/dtype_util.cuh"
@@ -15,6 +16,52 @@ __device__ __forceinline__ void better(float& v, int32_t& i, float ov, int32_t o
   if (ov > v || (ov == v && oi < i)) {
     v = ov;
     i = oi;
+  }
+}
+
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Row i: argmax_j logits[i][j] / t + gumbel(seed, j) (t = 0: plain argmax), block-reduced as argmax.
+__global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, const float* temperatures,
+                                                          const int64_t* seeds, int64_t n, int32_t* ids) {
+  pdl_wait();
+  pdl_trigger();
+  const float* row = logits + static_cast<int64_t>(blockIdx.x) * n;
+  const float t = temperatures[blockIdx.x];
+  const uint64_t seed = static_cast<uint64_t>(seeds[blockIdx.x]);
+  float v = -FLT_MAX;
+  int32_t idx = 0x7fffffff;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    float x = row[j];
+    if (t > 0.0f) {
+      const float u = (static_cast<float>(splitmix64(seed + static_cast<uint64_t>(j)) >> 40) + 0.5f) *
+                      (1.0f / 16777216.0f);
+      x = x / t - logf(-logf(u));
+    }
+    better(v, idx, x, static_cast<int32_t>(j));
+  }
+  for (int off = 16; off > 0; off >>= 1)
+    better(v, idx, __shfl_xor_sync(0xffffffffu, v, off), __shfl_xor_sync(0xffffffffu, idx, off));
+  __shared__ float sv[32];
+  __shared__ int32_t si[32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) {
+    sv[warp] = v;
+    si[warp] = idx;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = blockDim.x / 32;
+    v = lane < warps ? sv[lane] : -FLT_MAX;
+    idx = lane < warps ? si[lane] : 0x7fffffff;
+    for (int off = 16; off > 0; off >>= 1)
+      better(v, idx, __shfl_xor_sync(0xffffffffu, v, off), __shfl_xor_sync(0xffffffffu, idx, off));
+    if (lane == 0) ids[blockIdx.x] = idx == 0x7fffffff ? 0 : idx;
   }
 }
 
@@ -50,6 +97,12 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 void argmax_rows(const float* logits, int64_t m, int64_t n, int32_t* ids, cudaStream_t s) {
   if (m == 0) return;
   launch(argmax_kernel, dim3(static_cast<unsigned>(m)), dim3(kThreads), 0, s, logits, n, ids);
+}
+
+void sample_rows(const float* logits, const float* temperatures, const int64_t* seeds, int64_t m, int64_t n,
+                 int32_t* ids, cudaStream_t s) {
+  if (m == 0) return;
+  launch(sample_kernel, dim3(static_cast<unsigned>(m)), dim3(kThreads), 0, s, logits, temperatures, seeds, n, ids);
 }
 
 }  // namespace strata::cuda

@@ -1,0 +1,21 @@
+// Gumbel noise for sampling by the Gumbel-max rule: argmax_j(logit_j / t + g_j) is a draw from
+// softmax(logits / t) when the g_j are independent standard Gumbel variables. Here g_j is a pure
+// function of (seed, j), so a row's draw depends only on its logits and its seed (one 64-bit number
+// per request and step from the request's RNG): the same token whatever else is in the batch. The
+// CUDA backend computes the same function (sampling.cu).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "core/dummy_init.h"
+
+namespace strata {
+
+// u in (0, 1) from 24 random bits, then -log(-log(u)).
+inline float gumbel_noise(uint64_t seed, uint64_t j) {
+  const float u = (static_cast<float>(splitmix64(seed + j) >> 40) + 0.5f) * (1.0f / 16777216.0f);
+  return -std::log(-std::log(u));
+}
+
+}  // namespace strata
