@@ -41,6 +41,10 @@ class Backend {
   // repeat when a step repeats the same sequence of requests (CUDA graphs rely on it).
   virtual Tensor workspace(DType dtype, Shape shape) { return alloc(dtype, shape); }
   virtual void reset_workspace() {}
+  // Scoped reuse inside a step: workspace taken after workspace_mark() is given back by
+  // workspace_release(mark) (the model does this around each layer, whose temporaries die with it).
+  virtual size_t workspace_mark() const { return 0; }
+  virtual void workspace_release(size_t mark) {}
   // Waits for all queued work (the CPU backend runs synchronously).
   virtual void synchronize() {}
   // Device memory (free, total) in bytes; {0, 0} for host memory.

@@ -211,9 +211,11 @@ Tensor LlamaModel::forward(const ForwardBatch& batch, KvCache& cache) {
     const Layer& l = layers_[i];
     if (i == 0) backend_.rms_norm(residual.view(), l.input_norm.view(), eps, x.view());
     else backend_.add_rms_norm(residual.view(), delta.view(), l.input_norm.view(), eps, x.view());
+    const size_t mark = backend_.workspace_mark();  // the layer's temporaries die with it
     attention_block(l, x.view(), batch, cache.k[i], cache.v[i], delta.view());
     backend_.add_rms_norm(residual.view(), delta.view(), l.post_norm.view(), eps, x.view());
     mlp_block(l, x.view(), delta.view());
+    backend_.workspace_release(mark);
   }
   backend_.add_rms_norm(residual.view(), delta.view(), final_norm_.view(), eps, x.view());
   const int64_t m = batch.logits_indices.numel();

@@ -181,6 +181,17 @@ void CudaBackend::reset_workspace() {
   arena_step_bytes_ = 0;
 }
 
+// A mark is (chunk index, offset) packed; a release that crosses into an older chunk keeps the newer
+// chunks' memory taken (they are merged at the next reset).
+size_t CudaBackend::workspace_mark() const { return (chunks_.size() - 1) << 40 | arena_used_; }
+
+void CudaBackend::workspace_release(size_t mark) {
+  const size_t chunk = mark >> 40, used = mark & ((size_t{1} << 40) - 1);
+  if (chunk != chunks_.size() - 1 || used > arena_used_) return;
+  arena_step_bytes_ -= arena_used_ - used;
+  arena_used_ = used;
+}
+
 void CudaBackend::synchronize() { CUDA_OK(cudaStreamSynchronize(stream_)); }
 
 std::pair<int64_t, int64_t> CudaBackend::memory_info() const {

@@ -25,6 +25,8 @@ class CudaBackend final : public Backend {
   Tensor alloc(DType dtype, Shape shape) override;
   Tensor workspace(DType dtype, Shape shape) override;
   void reset_workspace() override;
+  size_t workspace_mark() const override;
+  void workspace_release(size_t mark) override;
   void synchronize() override;
   std::pair<int64_t, int64_t> memory_info() const override;
   int64_t memory_in_use() const override { return free_at_start_ - memory_info().first; }
