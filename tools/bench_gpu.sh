@@ -8,7 +8,8 @@
 #  prefill  1x8192 and 16x1024 prompts, 1 output token: prompt tok/s and model TFLOP/s (2 x params per
 #           token + causal attention) over the bf16 GEMM rate
 #  serve    `strata bench serve` against `strata serve`: random 1024/128 and 128/1024, 1000 prompts,
-#           concurrency 64 and 256
+#           concurrency 64 and 256 (override: SERVE_PROMPTS, SERVE_SHAPES="1024:128 128:1024",
+#           SERVE_CONC="64 256")
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/device_env.sh
@@ -75,11 +76,11 @@ if want serve; then
     --max-num-seqs 256 --disable-log-requests >"$out/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 300); do curl -sf localhost:$port/health >/dev/null && break; sleep 1; done
-  for shape in "1024 128" "128 1024"; do
-    read -r il ol <<<"$shape"
-    for conc in 64 256; do
+  for shape in ${SERVE_SHAPES:-1024:128 128:1024}; do
+    il=${shape%:*} ol=${shape#*:}
+    for conc in ${SERVE_CONC:-64 256}; do
       r=$(build/cuda/strata bench serve --base-url http://127.0.0.1:$port --model "$dir" --dataset-name random \
-          --random-input-len "$il" --random-output-len "$ol" --num-prompts 1000 --max-concurrency "$conc" \
+          --random-input-len "$il" --random-output-len "$ol" --num-prompts "${SERVE_PROMPTS:-1000}" --max-concurrency "$conc" \
           --ignore-eos --seed 0 --percentile-metrics ttft,tpot,itl --metric-percentiles 50,99 2>&1)
       echo "$r" >"$out/serve_${il}_${ol}_c$conc.txt"
       summary+=("serve random ${il}/${ol} c=$conc: $(grep -E 'Output token throughput' <<<"$r" | awk '{print $NF}') out tok/s;" \

@@ -1,6 +1,8 @@
 #include "runtime/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/logging.h"
@@ -25,7 +27,34 @@ constexpr size_t kAlign = 256;
 size_t aligned(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 }  // namespace
 
+namespace {
+// STRATA_STEP_TIMING=1: every 100 steps, where a step's wall time went (host input building, device
+// work until the tokens are back, the engine between steps).
+struct StepTiming {
+  bool on = [] {
+    const char* e = std::getenv("STRATA_STEP_TIMING");
+    return e && e[0] == '1';
+  }();
+  double prep = 0, device = 0, between = 0, tokens = 0, seqs = 0;
+  int steps = 0, graphed = 0;
+  std::chrono::steady_clock::time_point last_end{};
+  void report() {
+    LOG_INFO("steps {}-{}: {:.0f} tokens / {:.1f} seqs per step, {} graphed; ms per step: inputs {:.3f}, device "
+             "{:.3f}, between steps {:.3f}", steps - 99, steps, tokens / 100, seqs / 100, graphed, prep / 100,
+             device / 100, between / 100);
+    prep = device = between = tokens = seqs = 0;
+    graphed = 0;
+  }
+};
+StepTiming g_timing;
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
 StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
+  const auto t_start = std::chrono::steady_clock::now();
+  if (g_timing.on && g_timing.steps > 0) g_timing.between += std::chrono::duration<double, std::milli>(t_start - g_timing.last_end).count();
   const int32_t bs = cache_.block_size;
   Inputs in;
   in.num_seqs = static_cast<int32_t>(chunks.size());
@@ -63,12 +92,31 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
   in.qsl.push_back(static_cast<int32_t>(t));
 
   backend_.reset_workspace();
+  const double prep_ms = g_timing.on ? ms_since(t_start) : 0;
+  const auto t_dev = std::chrono::steady_clock::now();
   TensorView logits;
   Tensor eager;
-  if (!run_graph(in, logits)) {
+  const bool graphed = run_graph(in, logits);
+  if (!graphed) {
     eager = forward_eager(in);
     logits = eager.view();
   }
+  struct Record {  // accounts the step on every return path
+    const Inputs& in;
+    double prep;
+    std::chrono::steady_clock::time_point t_dev;
+    bool graphed;
+    ~Record() {
+      if (!g_timing.on) return;
+      g_timing.prep += prep;
+      g_timing.device += ms_since(t_dev);
+      g_timing.tokens += static_cast<double>(in.ids.size());
+      g_timing.seqs += in.num_seqs;
+      g_timing.graphed += graphed;
+      g_timing.last_end = std::chrono::steady_clock::now();
+      if (++g_timing.steps % 100 == 0) g_timing.report();
+    }
+  } record{in, prep_ms, t_dev, graphed};
   StepOutput out;
   out.tokens.assign(chunks.size(), -1);
   const int64_t m = static_cast<int64_t>(in.rows.size()), vocab = logits.shape.empty() ? 0 : logits.shape.back();

@@ -125,6 +125,7 @@ CudaBackend::~CudaBackend() {
     cudaEventDestroy(stage_done_[i]);
   }
   for (auto& c : chunks_) cudaFree(c.first);
+  for (auto& c : spare_) cudaFree(c.first);
   for (char* p : retired_) cudaFree(p);
   cudaFree(lt_workspace_);
   cublasLtDestroy(lt_);
@@ -147,14 +148,23 @@ Tensor CudaBackend::alloc(DType dtype, Shape shape) {
   return Tensor(std::move(v), std::shared_ptr<void>(p, [](void* q) { cudaFree(q); }));
 }
 
+// The arena is a stack of chunks: normally one; a step that outgrows it pushes more (reusing spare
+// chunks a release popped), and the next reset replaces them all by one chunk of the step's peak
+// live bytes. Offsets only grow between a mark and its release, so a single chunk of the peak fits.
 Tensor CudaBackend::workspace(DType dtype, Shape shape) {
   TensorView v{nullptr, dtype, std::move(shape)};
   const size_t bytes = round_up(v.nbytes());
-  auto& last = chunks_.back();
-  if (arena_used_ + bytes > last.second) {
+  if (arena_used_ + bytes > chunks_.back().second) {
     STRATA_CHECK(!capturing_, "step workspace overflow while capturing a CUDA graph ({} bytes more)", bytes);
-    const size_t size = std::max<size_t>(bytes, 64 << 20);
-    chunks_.push_back({device_malloc(size, "the step workspace"), size});
+    saved_used_.push_back(arena_used_);
+    auto fit = std::find_if(spare_.begin(), spare_.end(), [&](const auto& c) { return c.second >= bytes; });
+    if (fit != spare_.end()) {
+      chunks_.push_back(*fit);
+      spare_.erase(fit);
+    } else {
+      const size_t size = std::max<size_t>(bytes, kInitialArena);
+      chunks_.push_back({device_malloc(size, "the step workspace"), size});
+    }
     arena_used_ = 0;
   }
   v.data = chunks_.back().first + arena_used_;
@@ -166,14 +176,17 @@ Tensor CudaBackend::workspace(DType dtype, Shape shape) {
 
 void CudaBackend::reset_workspace() {
   STRATA_CHECK(!capturing_, "reset_workspace during capture");
-  if (chunks_.size() > 1) {
-    // The last step overflowed: one arena of the high-water size (plus slack) from now on.
+  marks_.clear();
+  if (chunks_.size() > 1 || !spare_.empty()) {
     CUDA_OK(cudaStreamSynchronize(stream_));
-    for (auto& c : chunks_) {
-      if (graphs_.empty()) CUDA_OK(cudaFree(c.first));
-      else retired_.push_back(c.first);
-    }
+    for (auto* list : {&chunks_, &spare_})
+      for (auto& c : *list) {
+        if (graphs_.empty()) CUDA_OK(cudaFree(c.first));
+        else retired_.push_back(c.first);  // captured graphs may point into it
+      }
     chunks_.clear();
+    spare_.clear();
+    saved_used_.clear();
     const size_t size = round_up(static_cast<size_t>(arena_high_water_) * 9 / 8);
     chunks_.push_back({device_malloc(size, "the step workspace"), size});
   }
@@ -181,15 +194,22 @@ void CudaBackend::reset_workspace() {
   arena_step_bytes_ = 0;
 }
 
-// A mark is (chunk index, offset) packed; a release that crosses into an older chunk keeps the newer
-// chunks' memory taken (they are merged at the next reset).
-size_t CudaBackend::workspace_mark() const { return (chunks_.size() - 1) << 40 | arena_used_; }
+size_t CudaBackend::workspace_mark() const {
+  marks_.push_back({chunks_.size(), arena_used_, arena_step_bytes_});
+  return marks_.size() - 1;
+}
 
 void CudaBackend::workspace_release(size_t mark) {
-  const size_t chunk = mark >> 40, used = mark & ((size_t{1} << 40) - 1);
-  if (chunk != chunks_.size() - 1 || used > arena_used_) return;
-  arena_step_bytes_ -= arena_used_ - used;
-  arena_used_ = used;
+  if (mark >= marks_.size()) return;
+  const Mark m = marks_[mark];
+  marks_.resize(mark);
+  while (chunks_.size() > m.chunks) {
+    spare_.push_back(chunks_.back());
+    chunks_.pop_back();
+    saved_used_.pop_back();
+  }
+  arena_used_ = m.used;
+  arena_step_bytes_ = m.step_bytes;
 }
 
 void CudaBackend::synchronize() { CUDA_OK(cudaStreamSynchronize(stream_)); }

@@ -89,6 +89,12 @@ class CudaBackend final : public Backend {
   // Step arena: chunks_[0] is the arena proper; more chunks appear only when a step overflows it,
   // and the next reset replaces them all by one chunk of the high-water size.
   std::vector<std::pair<char*, size_t>> chunks_;
+  std::vector<std::pair<char*, size_t>> spare_;  // popped by a release, reused by the next overflow
+  std::vector<size_t> saved_used_;               // the used bytes of each chunk below the top
+  struct Mark {
+    size_t chunks, used, step_bytes;
+  };
+  mutable std::vector<Mark> marks_;
   std::vector<char*> retired_;  // replaced arenas that captured graphs may still use
   size_t arena_used_ = 0;       // in the last chunk
   size_t arena_step_bytes_ = 0;  // this step, all chunks
