@@ -12,9 +12,11 @@ void add_model_flags(CLI::App& cmd, LoadOptions& o) {
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
   cmd.add_option("--max-model-len", o.max_model_len, "context length (default: from config.json)");
   cmd.add_option("--device", o.device, "auto (CUDA when a GPU answers) | cpu | cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // as argparse: the last one wins
   cmd.add_option("--dtype", o.dtype, "auto | bfloat16 | float16 | float32 (the CPU backend computes in float32)")
-      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32", "half", "float", "bf16", "fp16"}));
+      ->check(CLI::IsMember({"auto", "bfloat16", "float16", "float32", "half", "float", "bf16", "fp16"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 int fail(const std::string& command, const std::string& message) {

@@ -21,7 +21,8 @@ void add_engine_flags(CLI::App& cmd, EngineArgs& a) {
   cmd.add_option("--gpu-memory-utilization", a.gpu_memory_utilization,
                  "GPU: share of device memory for weights, step workspace and KV cache")
       ->capture_default_str()
-      ->check(CLI::Range(0.01, 1.0));
+      ->check(CLI::Range(0.01, 1.0))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd.add_flag("--enforce-eager", a.enforce_eager, "GPU: no CUDA graphs (every step runs eagerly)");
   cmd.add_option("--max-num-seqs", a.max_num_seqs, "sequences per step")->capture_default_str();
   cmd.add_option("--max-num-batched-tokens", a.max_num_batched_tokens, "tokens per step")->capture_default_str();

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import BINARY, MAX_MODEL_LEN
@@ -79,6 +80,10 @@ def test_sigterm_after_grace_aborts_with_errors(launch):
     t.join(60)
     assert events[-1] == "[DONE]"
     errors = [e for e in events[:-1] if "error" in e]
+    if not errors and any(c.get("finish_reason") == "length" for e in events[:-1] for c in e.get("choices", [])):
+        # A fast device (the GPU) can finish all 400 tokens before the signal lands: nothing to abort.
+        assert s.proc.wait(30) == 0
+        pytest.skip("the stream finished before SIGTERM took effect")
     assert len(errors) == 1, events[-3:]
     assert errors[0]["error"]["code"] == 503
     assert set(errors[0]["error"]) == {"message", "type", "param", "code"}
