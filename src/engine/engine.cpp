@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -209,6 +211,29 @@ void Engine::step() {
   if (config_.on_step) config_.on_step(plan.num_tokens);
   ++counters_.num_steps;
   const size_t vocab = static_cast<size_t>(model_.vocab_size);
+  // Host sampling (what the device draw cannot do: top-k/top-p/min-p, penalties, logprobs) is ~1 ms
+  // a row at a 128K vocabulary: rows are independent (each request has its own RNG), so they are
+  // drawn in parallel first, one Sampler per thread; everything else below stays in order.
+  std::vector<SampleResult> drawn(plan.chunks.size());
+  {
+    std::vector<std::pair<size_t, size_t>> host_rows;  // (chunk, its last logits row)
+    size_t r = 0;
+    for (size_t i = 0; i < plan.chunks.size(); ++i) {
+      r += chunks[i].all_logits ? static_cast<size_t>(plan.chunks[i].num_tokens) : (chunks[i].want_logits ? 1 : 0);
+      if (plan.chunks[i].samples() && !chunks[i].device_sample) host_rows.emplace_back(i, r - 1);
+    }
+    const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(host_rows.size())));
+    if (static_cast<int>(samplers_.size()) < threads) samplers_.resize(static_cast<size_t>(threads));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+    for (size_t k = 0; k < host_rows.size(); ++k) {
+      const auto [i, last_row] = host_rows[k];
+      Request& q = seqs_.at(plan.chunks[i].request->key)->req;
+      SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
+                          std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
+      drawn[i] = samplers_[static_cast<size_t>(omp_get_thread_num())].sample(
+          std::span<const float>(logits.data() + last_row * vocab, vocab), q.params, ctx, q.rng);
+    }
+  }
   size_t row = 0;
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const ScheduledChunk& c = plan.chunks[i];
@@ -230,15 +255,8 @@ void Engine::step() {
       }
     }
     if (!c.samples()) continue;
-    SampleResult res;
-    if (chunks[i].device_sample) {
-      res.token = out.tokens[i];  // greedy or plain temperature: drawn on the device
-    } else {
-      std::span<const float> last = block.subspan((rows - 1) * vocab, vocab);
-      SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
-                          std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
-      res = sampler_.sample(last, q.params, ctx, q.rng);
-    }
+    SampleResult res = std::move(drawn[i]);
+    if (chunks[i].device_sample) res.token = out.tokens[i];  // greedy or plain temperature: drawn on the device
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;
     StreamEvent e;

@@ -89,7 +89,7 @@ class Engine {
   EngineConfig config_;
   KvCacheManager kv_;
   Scheduler scheduler_;
-  Sampler sampler_;
+  std::vector<Sampler> samplers_;  // one per sampling thread (scratch buffers)
   std::unordered_map<RequestKey, std::unique_ptr<Seq>> seqs_;
   std::unordered_map<std::string, std::vector<RequestKey>> by_id_;
   uint64_t next_key_ = 1;
