@@ -100,8 +100,10 @@ Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint
   stack.runner = std::make_unique<ModelRunner>(*m.model, *m.backend, stack.cache);
   if (!a.enforce_eager && m.backend->supports_graphs()) {
     const auto t0 = std::chrono::steady_clock::now();
-    const int n = stack.runner->capture_graphs(a.max_num_seqs, m.max_model_len);
-    LOG_INFO("captured {} decode graphs (batch 1..{}) in {:.2f} s", n, a.max_num_seqs,
+    // A decode step has one token per sequence: no more sequences than tokens per step.
+    const int32_t max_batch = static_cast<int32_t>(std::min<int64_t>(a.max_num_seqs, a.max_num_batched_tokens));
+    const int n = stack.runner->capture_graphs(max_batch, m.max_model_len);
+    LOG_INFO("captured {} decode graphs (batch 1..{}) in {:.2f} s", n, max_batch,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   EngineConfig ec;

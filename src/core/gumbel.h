@@ -12,10 +12,12 @@
 
 namespace strata {
 
-// u in (0, 1) from 24 random bits, then -log(-log(u)).
-inline float gumbel_noise(uint64_t seed, uint64_t j) {
-  const float u = (static_cast<float>(splitmix64(seed + j) >> 40) + 0.5f) * (1.0f / 16777216.0f);
+// u strictly inside (0, 1) from the top 23 bits (k + 0.5 is exact in float for k < 2^23, so u never
+// rounds to 1, where the noise would be +inf), then -log(-log(u)).
+inline float gumbel_from_bits(uint64_t bits) {
+  const float u = (static_cast<float>(bits >> 41) + 0.5f) * (1.0f / 8388608.0f);
   return -std::log(-std::log(u));
 }
+inline float gumbel_noise(uint64_t seed, uint64_t j) { return gumbel_from_bits(splitmix64(seed + j)); }
 
 }  // namespace strata

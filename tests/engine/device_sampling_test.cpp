@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "core/gumbel.h"
 
 namespace strata {
 namespace {
@@ -48,6 +49,11 @@ TEST(DeviceSampling, SameSeedSameTokenAndZeroTemperatureIsArgmax) {
   EXPECT_EQ(draw(*b, row, 1.0f, 99, 64), draw(*b, row, 1.0f, 99, 64));
   EXPECT_NE(draw(*b, row, 1.0f, 99, 64), draw(*b, row, 1.0f, 100, 64));
   for (int32_t id : draw(*b, row, 0.0f, 5, 16)) EXPECT_EQ(id, 1);  // ties: the lower index
+}
+
+TEST(DeviceSampling, GumbelNoiseIsFiniteForEveryBitPattern) {
+  // The extremes of u: all ones (u just below 1, where a rounding to 1 would give +inf) and zero.
+  for (uint64_t bits : {~0ull, 0ull, 1ull << 63, (1ull << 63) - 1}) EXPECT_TRUE(std::isfinite(gumbel_from_bits(bits)));
 }
 
 }  // namespace

@@ -55,8 +55,9 @@ void CpuBackend::argmax_rows(const TensorView& logits, const TensorView& ids) {
   for (int64_t i = 0; i < m; ++i) {
     const float* row = logits.as<float>() + i * n;
     int64_t best = 0;
-    for (int64_t j = 1; j < n; ++j)
-      if (row[j] > row[best]) best = j;
+    float best_v = -INFINITY;  // NaN never wins (as the GPU kernel and the host sampler)
+    for (int64_t j = 0; j < n; ++j)
+      if (row[j] > best_v) best_v = row[j], best = j;
     ids.as<int32_t>()[i] = static_cast<int32_t>(best);
   }
 }

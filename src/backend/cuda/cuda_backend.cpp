@@ -178,17 +178,26 @@ void CudaBackend::reset_workspace() {
   STRATA_CHECK(!capturing_, "reset_workspace during capture");
   marks_.clear();
   if (chunks_.size() > 1 || !spare_.empty()) {
+    // The last step outgrew the arena. Before any graph exists: one arena of that step's peak from now
+    // on. Once graphs exist, their arena stays the arena and the overflow is given back (a rare step,
+    // e.g. prompt logprobs over a long prompt, borrows memory for itself only).
     CUDA_OK(cudaStreamSynchronize(stream_));
+    std::pair<char*, size_t> keep{nullptr, 0};
     for (auto* list : {&chunks_, &spare_})
       for (auto& c : *list) {
-        if (graphs_.empty()) CUDA_OK(cudaFree(c.first));
-        else retired_.push_back(c.first);  // captured graphs may point into it
+        if (captured_.count(c.first) && !keep.first) keep = c;
+        else if (captured_.count(c.first)) retired_.push_back(c.first);
+        else CUDA_OK(cudaFree(c.first));
       }
     chunks_.clear();
     spare_.clear();
     saved_used_.clear();
-    const size_t size = round_up(static_cast<size_t>(arena_high_water_) * 9 / 8);
-    chunks_.push_back({device_malloc(size, "the step workspace"), size});
+    if (keep.first) {
+      chunks_.push_back(keep);
+    } else {
+      const size_t size = round_up(static_cast<size_t>(arena_high_water_) * 9 / 8);
+      chunks_.push_back({device_malloc(size, "the step workspace"), size});
+    }
   }
   arena_used_ = 0;
   arena_step_bytes_ = 0;
@@ -475,6 +484,7 @@ int CudaBackend::end_capture() {
   CUDA_OK(cudaGraphInstantiate(&exec, g, 0));
   CUDA_OK(cudaGraphDestroy(g));
   graphs_.push_back(exec);
+  for (auto& c : chunks_) captured_.insert(c.first);  // the graph's temporaries live here
   return static_cast<int>(graphs_.size()) - 1;
 }
 

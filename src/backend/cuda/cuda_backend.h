@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <map>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -95,7 +96,8 @@ class CudaBackend final : public Backend {
     size_t chunks, used, step_bytes;
   };
   mutable std::vector<Mark> marks_;
-  std::vector<char*> retired_;  // replaced arenas that captured graphs may still use
+  std::set<char*> captured_;    // arenas captured graphs point into (never freed while they live)
+  std::vector<char*> retired_;  // captured arenas no longer the active one
   size_t arena_used_ = 0;       // in the last chunk
   size_t arena_step_bytes_ = 0;  // this step, all chunks
   int64_t arena_high_water_ = 0;

@@ -39,8 +39,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(const float* logits, c
   for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
     float x = row[j];
     if (t > 0.0f) {
-      const float u = (static_cast<float>(splitmix64(seed + static_cast<uint64_t>(j)) >> 40) + 0.5f) *
-                      (1.0f / 16777216.0f);
+      const float u = (static_cast<float>(splitmix64(seed + static_cast<uint64_t>(j)) >> 41) + 0.5f) *
+                      (1.0f / 8388608.0f);  // as core/gumbel.h: strictly inside (0, 1)
       x = x / t - logf(-logf(u));
     }
     better(v, idx, x, static_cast<int32_t>(j));
