@@ -106,6 +106,7 @@ void Engine::start(EngineRequest r, std::shared_ptr<RequestStream> stream) {
     q.arrival = q.key;
     q.cache_salt = r.cache_salt;
     q.skip_prefix_cache = r.params.prompt_logprobs.has_value();
+    q.prompt_logits = r.params.prompt_logprobs.has_value();
     q.rng.seed(r.params.seed ? *r.params.seed + static_cast<uint64_t>(i) : config_.seed * 0x9e3779b97f4a7c15ull + q.key);
     s->stream = stream;
     s->index = i;

@@ -26,6 +26,7 @@ struct Request {
   uint64_t arrival = 0;         // submission order
   std::string cache_salt;       // extra prefix-cache key
   bool skip_prefix_cache = false;  // prompt_logprobs need every prompt position computed
+  bool prompt_logits = false;      // prompt_logprobs: every prompt position's logits row is returned
   RequestStatus status = RequestStatus::kWaiting;
   int64_t num_computed = 0;     // tokens whose KV is in the cache
   int64_t num_preemptions = 0;

@@ -41,14 +41,29 @@ void Scheduler::preempt(Request* r, StepPlan& plan) {
   insert_waiting(r, true);
 }
 
+// Logits rows a chunk returns: every token of a prompt_logprobs prompt chunk, else one if it samples.
+int64_t Scheduler::logit_rows(const Request* r, int64_t start, int64_t num) {
+  if (r->prompt_logits && start < static_cast<int64_t>(r->prompt_len)) return num;
+  return start + num == r->num_tokens() ? 1 : 0;
+}
+
+// A prompt_logprobs chunk returns a logits row per token: with chunked prefill, such chunks are cut so
+// that a step returns at most max_num_seqs rows (the logits the runner's workspace was sized for).
+int64_t Scheduler::cap_for_logits(const Request* r, int64_t start, int64_t num, int64_t rows_left) const {
+  if (!r->prompt_logits || !config_.enable_chunked_prefill || start >= static_cast<int64_t>(r->prompt_len)) return num;
+  return std::min(num, rows_left);
+}
+
 StepPlan Scheduler::schedule() {
   StepPlan plan;
   int64_t budget = config_.max_num_batched_tokens;
+  int64_t rows_left = config_.max_num_seqs;
   bool preempted_any = false;
   size_t i = 0;
   while (i < running_.size() && budget > 0) {
     Request* r = running_[i];
-    const int64_t num_new = std::min(r->num_tokens() - r->num_computed, budget);
+    const int64_t num_new =
+        cap_for_logits(r, r->num_computed, std::min(r->num_tokens() - r->num_computed, budget), rows_left);
     if (num_new <= 0) {
       ++i;
       continue;
@@ -78,6 +93,7 @@ StepPlan Scheduler::schedule() {
     plan.chunks.push_back({r, r->num_computed, num_new});
     plan.num_tokens += num_new;
     budget -= num_new;
+    rows_left -= logit_rows(r, r->num_computed, num_new);
     ++i;
   }
   // New work only when nothing had to be preempted this step.
@@ -88,7 +104,8 @@ StepPlan Scheduler::schedule() {
     if (!r->skip_prefix_cache) hit = kv_.get_computed_blocks(r->key, r->tokens, r->cache_salt);
     int64_t num_new = r->num_tokens() - hit.num_tokens;
     if (!config_.enable_chunked_prefill && num_new > budget) break;
-    num_new = std::min(num_new, budget);
+    num_new = cap_for_logits(r, hit.num_tokens, std::min(num_new, budget), rows_left);
+    if (num_new <= 0) break;
     if (!kv_.allocate_slots(r->key, r->tokens, hit.num_tokens, num_new, &hit, r->cache_salt)) break;
     waiting_.pop_front();
     r->status = RequestStatus::kRunning;
@@ -97,6 +114,7 @@ StepPlan Scheduler::schedule() {
     plan.chunks.push_back({r, r->num_computed, num_new});
     plan.num_tokens += num_new;
     budget -= num_new;
+    rows_left -= logit_rows(r, r->num_computed, num_new);
   }
   return plan;
 }

@@ -58,6 +58,8 @@ class Scheduler {
   const std::deque<Request*>& waiting() const { return waiting_; }
 
  private:
+  static int64_t logit_rows(const Request* r, int64_t start, int64_t num);
+  int64_t cap_for_logits(const Request* r, int64_t start, int64_t num, int64_t rows_left) const;
   void preempt(Request* r, StepPlan& plan);
   Request* pick_victim() const;
   void insert_waiting(Request* r, bool front);

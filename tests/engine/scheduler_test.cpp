@@ -158,6 +158,33 @@ TEST(Scheduler, WithoutChunkingALongPromptWaitsForAFullBudget) {
   EXPECT_EQ(plan.num_tokens, 10);
 }
 
+TEST(Scheduler, PromptLogitsChunksReturnAtMostMaxNumSeqsRows) {
+  SchedulerConfig cfg;
+  cfg.max_num_batched_tokens = 256;
+  cfg.max_num_seqs = 8;
+  Harness h(200, 4, false, cfg);
+  Request* plain = h.add(std::vector<int32_t>(5, 3), 4);
+  h.step();  // `plain` prefills and decodes from now on: one row per step
+  Request* r = h.add(std::vector<int32_t>(40, 1), 2);
+  r->prompt_logits = r->skip_prefix_cache = true;
+  std::vector<int64_t> chunks;
+  while (h.reqs.count(r->key)) {
+    auto plan = h.step();
+    int64_t rows = 0;
+    for (const auto& c : plan.chunks) {
+      const bool prompt = c.request == r && c.start < static_cast<int64_t>(r->prompt_len);
+      rows += prompt ? c.num_tokens : (c.samples() ? 1 : 0);
+      if (prompt) chunks.push_back(c.num_tokens);
+    }
+    EXPECT_LE(rows, cfg.max_num_seqs);
+  }
+  EXPECT_GT(chunks.size(), 4u);  // 40 prompt rows over several steps, not one 40-row step
+  int64_t total = 0;
+  for (int64_t c : chunks) total += c;
+  EXPECT_EQ(total, 40);
+  (void)plain;
+}
+
 TEST(Scheduler, PreemptsNewestAndResumes) {
   SchedulerConfig cfg;
   cfg.max_num_batched_tokens = 64;
