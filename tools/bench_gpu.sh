@@ -9,7 +9,7 @@
 #           token + causal attention) over the bf16 GEMM rate
 #  serve    `strata bench serve` against `strata serve`: random 1024/128 and 128/1024, 1000 prompts,
 #           concurrency 64 and 256 (override: SERVE_PROMPTS, SERVE_SHAPES="1024:128 128:1024",
-#           SERVE_CONC="64 256")
+#           SERVE_CONC="64 256", SERVE_BATCHED_TOKENS=2048)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/device_env.sh
@@ -74,7 +74,7 @@ fi
 if want serve; then
   port=8197
   build/cuda/strata serve "$dir" --load-format dummy --dtype bfloat16 --port $port --max-model-len 4096 \
-    --max-num-seqs 256 --disable-log-requests >"$out/serve.log" 2>&1 &
+    --max-num-seqs 256 --max-num-batched-tokens "${SERVE_BATCHED_TOKENS:-2048}" --disable-log-requests >"$out/serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 300); do curl -sf localhost:$port/health >/dev/null && break; sleep 1; done
   for shape in ${SERVE_SHAPES:-1024:128 128:1024}; do

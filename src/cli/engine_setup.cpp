@@ -25,7 +25,8 @@ void add_engine_flags(CLI::App& cmd, EngineArgs& a) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd.add_flag("--enforce-eager", a.enforce_eager, "GPU: no CUDA graphs (every step runs eagerly)");
   cmd.add_option("--max-num-seqs", a.max_num_seqs, "sequences per step")->capture_default_str();
-  cmd.add_option("--max-num-batched-tokens", a.max_num_batched_tokens, "tokens per step")->capture_default_str();
+  cmd.add_option("--max-num-batched-tokens", a.max_num_batched_tokens,
+                 "tokens per step (default 2048; 8192 on GPUs of at least 70 GiB)");
   cmd.add_flag("--no-enable-prefix-caching", a.no_prefix_caching, "disable automatic prefix caching");
   cmd.add_flag("--enable-prefix-caching{false}", a.no_prefix_caching, "automatic prefix caching (default on)");
   cmd.add_flag("--no-enable-chunked-prefill", a.no_chunked_prefill, "schedule whole prompts only");
@@ -53,9 +54,15 @@ Result<std::unique_ptr<EngineStack>> load_stack(const EngineArgs& a) {
   return stack;
 }
 
-Status start_engine(EngineStack& stack, const EngineArgs& a, int64_t tokens_hint, std::function<void(int64_t)> on_step) {
-  STRATA_TRY(int64_t kv_bytes, parse_bytes(a.kv_cache_memory));
+Status start_engine(EngineStack& stack, const EngineArgs& args, int64_t tokens_hint,
+                    std::function<void(int64_t)> on_step) {
+  STRATA_TRY(int64_t kv_bytes, parse_bytes(args.kv_cache_memory));
   LoadedModel& m = stack.model;
+  EngineArgs a = args;
+  if (a.max_num_batched_tokens <= 0) {
+    const int64_t device_bytes = m.backend->memory_info().second;
+    a.max_num_batched_tokens = device_bytes >= (70ll << 30) ? 8192 : 2048;
+  }
   const int64_t per_block = m.model->kv_bytes_per_block(a.block_size);
   int64_t num_blocks = 0;
   const bool gpu = m.backend->memory_info().second > 0;

@@ -20,7 +20,7 @@ struct EngineArgs {
   double gpu_memory_utilization = 0.9;   // GPU backends: share of device memory for weights + work + KV
   bool enforce_eager = false;            // no CUDA graphs
   int32_t max_num_seqs = 256;
-  int64_t max_num_batched_tokens = 2048;
+  int64_t max_num_batched_tokens = 0;  // 0: 2048, or 8192 on GPUs of at least 70 GiB (spec/cli.md)
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   bool priority_policy = false;
