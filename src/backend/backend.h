@@ -43,7 +43,7 @@ class Backend {
   virtual void reset_workspace() {}
   // Scoped reuse inside a step: workspace taken after workspace_mark() is given back by
   // workspace_release(mark) (the model does this around each layer, whose temporaries die with it).
-  virtual size_t workspace_mark() const { return 0; }
+  virtual size_t workspace_mark() { return 0; }
   virtual void workspace_release(size_t mark) {}
   // Waits for all queued work (the CPU backend runs synchronously).
   virtual void synchronize() {}

@@ -1,15 +1,23 @@
 // Deterministic dummy weights (--load-format dummy): element `index` of the tensor named `name` is
 // center + scale * (2u - 1), u in [0, 1) from splitmix64(splitmix64(seed ^ fnv1a(name)) + index) >> 40.
 // A pure function of (seed, name, index), so every tensor-parallel rank's slice agrees with the
-// whole tensor, and the CUDA backend generates the same values on the GPU (elementwise.cu).
+// whole tensor, and the CUDA backend generates the same values on the GPU (elementwise.cu, which
+// repeats dummy_value's arithmetic with explicit rounding so nvcc cannot fuse it into an FMA).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
+// Functions the CUDA kernels share with the host (compiled for both by nvcc).
+#ifdef __CUDACC__
+#define STRATA_HOST_DEVICE __host__ __device__
+#else
+#define STRATA_HOST_DEVICE
+#endif
+
 namespace strata {
 
-inline uint64_t splitmix64(uint64_t x) {
+STRATA_HOST_DEVICE inline uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;

@@ -256,7 +256,7 @@ void Engine::step() {
       }
     }
     if (!c.samples()) continue;
-    SampleResult res = std::move(drawn[i]);
+    SampleResult& res = drawn[i];
     if (chunks[i].device_sample) res.token = out.tokens[i];  // greedy or plain temperature: drawn on the device
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "backend/cuda/dtype_util.cuh"
 #include "backend/cuda/kernels.cuh"
 
 namespace strata::cuda::attn {
@@ -37,20 +38,7 @@ constexpr float kLog2e = 1.4426950408889634f;
     if (!(cond)) ::strata::cuda::attn::fail(__FILE__, __LINE__, what); \
   } while (0)
 
-// ---- element conversions ----
-__device__ __forceinline__ float to_f32(float v) { return v; }
-__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
-
+// ---- element conversions: to_f32 / from_f32 from dtype_util.cuh ----
 // The 32-bit word w holds 4 / sizeof(T) consecutive elements (lowest address in the low bits);
 // writes them to f as floats.
 __device__ __forceinline__ void word_to_f32(uint32_t w, float* f, float) { f[0] = __uint_as_float(w); }

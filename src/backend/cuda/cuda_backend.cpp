@@ -156,7 +156,6 @@ Tensor CudaBackend::workspace(DType dtype, Shape shape) {
   const size_t bytes = round_up(v.nbytes());
   if (arena_used_ + bytes > chunks_.back().second) {
     STRATA_CHECK(!capturing_, "step workspace overflow while capturing a CUDA graph ({} bytes more)", bytes);
-    saved_used_.push_back(arena_used_);
     auto fit = std::find_if(spare_.begin(), spare_.end(), [&](const auto& c) { return c.second >= bytes; });
     if (fit != spare_.end()) {
       chunks_.push_back(*fit);
@@ -191,7 +190,6 @@ void CudaBackend::reset_workspace() {
       }
     chunks_.clear();
     spare_.clear();
-    saved_used_.clear();
     if (keep.first) {
       chunks_.push_back(keep);
     } else {
@@ -203,7 +201,7 @@ void CudaBackend::reset_workspace() {
   arena_step_bytes_ = 0;
 }
 
-size_t CudaBackend::workspace_mark() const {
+size_t CudaBackend::workspace_mark() {
   marks_.push_back({chunks_.size(), arena_used_, arena_step_bytes_});
   return marks_.size() - 1;
 }
@@ -215,7 +213,6 @@ void CudaBackend::workspace_release(size_t mark) {
   while (chunks_.size() > m.chunks) {
     spare_.push_back(chunks_.back());
     chunks_.pop_back();
-    saved_used_.pop_back();
   }
   arena_used_ = m.used;
   arena_step_bytes_ = m.step_bytes;

@@ -26,7 +26,7 @@ class CudaBackend final : public Backend {
   Tensor alloc(DType dtype, Shape shape) override;
   Tensor workspace(DType dtype, Shape shape) override;
   void reset_workspace() override;
-  size_t workspace_mark() const override;
+  size_t workspace_mark() override;
   void workspace_release(size_t mark) override;
   void synchronize() override;
   std::pair<int64_t, int64_t> memory_info() const override;
@@ -91,11 +91,10 @@ class CudaBackend final : public Backend {
   // and the next reset replaces them all by one chunk of the high-water size.
   std::vector<std::pair<char*, size_t>> chunks_;
   std::vector<std::pair<char*, size_t>> spare_;  // popped by a release, reused by the next overflow
-  std::vector<size_t> saved_used_;               // the used bytes of each chunk below the top
   struct Mark {
     size_t chunks, used, step_bytes;
   };
-  mutable std::vector<Mark> marks_;
+  std::vector<Mark> marks_;
   std::set<char*> captured_;    // arenas captured graphs point into (never freed while they live)
   std::vector<char*> retired_;  // captured arenas no longer the active one
   size_t arena_used_ = 0;       // in the last chunk

@@ -1,6 +1,7 @@
 // Elementwise, normalisation and rope/KV-cache kernels of the CUDA backend (launchers in ops.cuh).
 #include "backend/cuda/dtype_util.cuh"
 #include "backend/cuda/ops.cuh"
+#include "core/dummy_init.h"
 
 namespace strata::cuda {
 
@@ -15,13 +16,6 @@ __global__ void convert_kernel(const S* src, D* dst, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     dst[i] = from_f32<D>(to_f32(src[i]));
-}
-
-__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 // Rounded exactly like the host loader (no fused multiply-add), so f32 values match bit for bit.
