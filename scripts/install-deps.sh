@@ -13,7 +13,7 @@ pkgs=(build-essential cmake ninja-build ccache pkg-config git
       libpcre2-dev libopenblas-dev nlohmann-json3-dev libcli11-dev
       libspdlog-dev libfmt-dev libboost-dev zlib1g-dev)
 if [[ $want_test -eq 1 ]]; then
-  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pip python3-venv curl)
+  pkgs+=(libgtest-dev libgmock-dev libbenchmark-dev python3 python3-pip python3-venv curl iproute2)
 fi
 
 missing=()

@@ -19,6 +19,27 @@ PC
 export PKG_CONFIG_PATH="$sys/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export STRATA_CMAKE_DEVICE_ARGS="-DCBLAS_INCLUDE_DIR=$root/.carry/include -DCMAKE_LIBRARY_PATH=$sys/lib \
 -DPCRE2_INCLUDE_DIR=$root/.carry/include -DPCRE2_LIBRARY=$sys/lib/libpcre2-8.so -DZLIB_INCLUDE_DIR=$root/.carry/include -DZLIB_LIBRARY=$sys/lib/libz.so -DBLAS_LIBRARIES=$sys/lib/libopenblas.so"
+# NCCL: the runtime (libnccl.so.2) is there, the header and the libnccl.so link-time name maybe not.
+# Without a toolkit nccl.h, the build takes the one carried in .carry/include (NCCL 2.28.9, from the
+# CUDA 13.0 toolkit of the development machine; an older 2.x runtime serves the calls strata makes).
+nccl_inc="" nccl_so=""
+for d in /usr/local/cuda/include /usr/local/cuda/targets/x86_64-linux/include /usr/include; do
+  [[ -f "$d/nccl.h" ]] && { nccl_inc=$d; break; }
+done
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
+  [[ -e "$d/libnccl.so" ]] && { nccl_so=$d/libnccl.so; break; }
+done
+if [[ -z "$nccl_inc" ]]; then
+  STRATA_CMAKE_DEVICE_ARGS+=" -DNCCL_INCLUDE_DIR=$root/.carry/include"
+fi
+if [[ -z "$nccl_so" ]]; then
+  so=$(ldconfig -p | awk '$1 ~ /^libnccl\.so\.2/ {print $NF; exit}')
+  [[ -z "$so" ]] && so=$(ls /usr/local/cuda*/lib64/libnccl.so.2* /usr/lib/x86_64-linux-gnu/libnccl.so.2* 2>/dev/null | head -1 || true)
+  if [[ -n "$so" ]]; then
+    ln -sf "$so" "$sys/lib/libnccl.so"
+    STRATA_CMAKE_DEVICE_ARGS+=" -DNCCL_LIBRARY=$sys/lib/libnccl.so"
+  fi
+fi
 export STRATA_TESTDATA_DIR="$root/.carry/testdata" STRATA_TESTDATA="$root/.carry/testdata"
 # Builds the cuda preset with every core (ccache is absent there; the build is ~2-3 min).
 device_build() {

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "backend/sampling_math.h"  // SamplingRowParams
 #include "core/tensor.h"
 
 namespace strata {
@@ -70,6 +71,26 @@ class Backend {
   // temperatures f32 [m]; seeds I64 [m] (u64 bits).
   virtual void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
                            const TensorView& ids) = 0;
+  // The full device sampler, per row i of f32 logits [m, vocab] (vLLM V1's order; engine/sampler.h has
+  // the host version): the raw row (NaN read as -inf) gets the penalties of its entries, then with
+  // t = temperature > 0 the kept set is: top_k (logit >= the k-th largest, ties in), then min_p
+  // (w >= min_p where w = e(v / t - max / t), e = sampling_exp of backend/sampling_math.h), then top_p
+  // over what is left in (logit desc, id asc) order with fixed-point masses W = trunc(w * 2^40): the
+  // prefix through the first token whose running mass reaches trunc(top_p * total) (at least one).
+  // ids[i] = argmax over the kept set of v / t + gumbel_noise(seed, j), lowest id on ties (so a row
+  // with no filters and no penalties draws exactly sample_rows' token); t <= 0: the argmax of the
+  // penalized row, lowest id on ties. With num_logprobs >= 0, logprobs of the RAW row (log_softmax
+  // before penalties, as vLLM V1): logprobs[i][0] = the sampled token's, logprob_ids[i][0] = its rank
+  // (tokens whose raw logit >= its), then [1 + j] the j-th most likely token's logprob / id for
+  // j < min(num_logprobs, vocab) (ties: lower id first); other entries are left as they are.
+  // params: U8 [m, sizeof(SamplingRowParams)] holding SamplingRowParams; penalty_offsets I32 [m + 1];
+  // penalty_entries I32 [n, 2]: (token, count in the output | 1 << 31 when in the prompt), rows'
+  // entries at [offsets[i], offsets[i + 1]), each token at most once per row; ids I32 [m];
+  // logprob_ids I32 and logprobs F32 [m, 1 + kMaxSampleLogprobs]. vocab <= kMaxSampleVocab. No
+  // allocation, no host synchronization (graph-capturable).
+  virtual void sample_filtered(const TensorView& logits, const TensorView& params, const TensorView& penalty_offsets,
+                               const TensorView& penalty_entries, const TensorView& ids,
+                               const TensorView& logprob_ids, const TensorView& logprobs) = 0;
   // Host tensor of any floating-point dtype → dst (same element count), converted to dst's dtype.
   virtual void upload(const TensorView& host_src, const TensorView& dst) = 0;
   // Dummy weights in place, equal to WeightLoader::dummy's values: element (r, c) of dst is element
@@ -118,6 +139,8 @@ class Backend {
   virtual void gather_rows(const TensorView& x, const TensorView& rows, const TensorView& out) = 0;
   // a += b, elementwise (same shape).
   virtual void add_inplace(const TensorView& a, const TensorView& b) = 0;
+  // dst[:, col0 : col0 + cols] = src (same dtype). src [rows, cols]; dst [rows, >= col0 + cols].
+  virtual void copy_into_cols(const TensorView& src, const TensorView& dst, int64_t col0) = 0;
 };
 
 std::unique_ptr<Backend> create_cpu_backend();

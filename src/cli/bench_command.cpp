@@ -34,6 +34,7 @@ Runner add_bench_command(CLI::App& app) {
     a->opts.seed = a->engine.seed;
     auto stack = load_stack(a->engine);
     if (!stack.ok()) return fail("bench throughput", stack.error().message());
+    if ((*stack)->worker_node) return run_worker_node((*stack)->group_options);
     const int64_t per_req = std::min(a->opts.input_len + a->opts.output_len, (*stack)->model.max_model_len);
     const int64_t bs = a->engine.block_size;
     if (Status st = start_engine(**stack, a->engine, a->opts.num_prompts * ((per_req + bs - 1) / bs) * bs); !st.ok())

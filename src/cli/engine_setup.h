@@ -8,7 +8,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "dist/topology.h"
 #include "engine/engine.h"
+#include "runtime/group.h"
 #include "runtime/model_loader.h"
 
 namespace strata::cli {
@@ -27,16 +29,29 @@ struct EngineArgs {
   int64_t num_gpu_blocks_override = 0;  // > 0: exactly this many KV blocks (tests)
   uint64_t seed = 0;
   bool seed_set = false;
+  DistOptions dist;  // --tensor/pipeline-parallel-size, --nnodes, --node-rank, --master-addr/port
 };
 
-// The model, its KV cache, runner and engine, torn down in the right order.
+// The model, its KV cache, runner and engine, torn down in the right order. With more than one rank
+// (or STRATA_DISTRIBUTED=1) the ranks live in a GroupExecutor instead: `model` then has the config,
+// tokenizer and name but no backend or weights, and on a worker node nothing is loaded here at all:
+// the command runs run_worker_node(group_options).
 struct EngineStack {
   LoadedModel model;
   KvCache cache;
   std::unique_ptr<ModelRunner> runner;
+  bool distributed = false;
+  bool worker_node = false;
+  GroupOptions group_options;
+  std::shared_ptr<const ModelSource> source;
+  std::unique_ptr<GroupExecutor> group;
   std::unique_ptr<Engine> engine;
   ~EngineStack() { engine.reset(); }
 };
+
+// A lost rank or node (comm_failure) logs, runs `before_exit` (e.g. /health → 503 for a moment) and
+// exits the process with status 1, so the group is recreated.
+void exit_on_comm_failure(std::function<void()> before_exit = nullptr);
 
 void add_engine_flags(CLI::App& cmd, EngineArgs& a);
 // Loads the model (stack->engine stays empty).

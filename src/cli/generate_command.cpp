@@ -41,6 +41,7 @@ int run_generate(const GenerateArgs& a) {
   auto stack_or = load_stack(a.engine);
   if (!stack_or.ok()) return fail("generate", stack_or.error().message());
   EngineStack& stack = **stack_or;
+  if (stack.worker_node) return run_worker_node(stack.group_options);
   LoadedModel& m = stack.model;
   std::vector<EngineRequest> requests;
   int64_t tokens_needed = 0;  // all samples at once: the KV cache needs no more

@@ -22,7 +22,6 @@ struct ServeArgs {
   HttpServerOptions http;
   std::vector<std::string> served_model_names;
   std::string api_key;
-  int tensor_parallel = 1, pipeline_parallel = 1;
   std::string kv_cache_dtype = "auto", quantization, download_dir, distributed_backend;
   bool trust_remote_code = false, disable_log_requests = false, enable_log_requests = false;
   std::string log_level = "info";
@@ -43,8 +42,6 @@ int run_serve(ServeArgs& a) {
                                a.engine.load.model + "'");
     a.engine.load.model = a.positional_model;
   }
-  if (a.tensor_parallel != 1 || a.pipeline_parallel != 1)
-    return fail("serve", "--tensor-parallel-size / --pipeline-parallel-size > 1 are not supported by this build yet");
   if (a.kv_cache_dtype != "auto") return fail("serve", "--kv-cache-dtype " + a.kv_cache_dtype + " is not supported yet");
   if (!a.quantization.empty() && a.quantization != "none")
     return fail("serve", "--quantization " + a.quantization + " is not supported yet");
@@ -56,9 +53,11 @@ int run_serve(ServeArgs& a) {
   }
   const double t0 = ServingMetrics::now_seconds();
   auto metrics_slot = std::make_shared<std::atomic<ServingMetrics*>>(nullptr);
+  exit_on_comm_failure();
   auto stack_or = load_stack(a.engine);
   if (!stack_or.ok()) return fail("serve", stack_or.error().message());
   EngineStack& stack = **stack_or;
+  if (stack.worker_node) return run_worker_node(stack.group_options);
   if (Status st = start_engine(stack, a.engine, 0, [metrics_slot](int64_t n) {
         if (ServingMetrics* m = metrics_slot->load()) m->observe_iteration_tokens(n);
       });
@@ -94,6 +93,11 @@ int run_serve(ServeArgs& a) {
   ApiServer api(*stack.engine, *m.tokenizer, m.config, std::move(chat), cfg, &metrics);
   HttpServer http(a.http);
   api.register_routes(http);
+  // A lost rank: /health answers 503 for a moment (so probes and the load balancer see it), then exit 1.
+  exit_on_comm_failure([&api] {
+    api.set_healthy(false);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  });
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
@@ -125,8 +129,6 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("--port", a->http.port, "listen port")->capture_default_str();
   cmd->add_option("--served-model-name", a->served_model_names, "names the API accepts (first: in responses)");
   cmd->add_option("--api-key", a->api_key, "require Authorization: Bearer KEY on /v1 (env VLLM_API_KEY)");
-  cmd->add_option("--tensor-parallel-size", a->tensor_parallel, "GPUs per pipeline stage")->capture_default_str();
-  cmd->add_option("--pipeline-parallel-size", a->pipeline_parallel, "pipeline stages")->capture_default_str();
   cmd->add_option("--kv-cache-dtype", a->kv_cache_dtype, "auto | fp8")->check(CLI::IsMember({"auto", "fp8"}));
   cmd->add_option("--quantization,-q", a->quantization, "from config.json");
   cmd->add_option("--download-dir", a->download_dir, "accepted");

@@ -26,7 +26,7 @@ struct Engine::Seq {
   RequestTimes times;
 };
 
-Engine::Engine(ModelRunner& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config)
+Engine::Engine(Executor& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config)
     : runner_(runner),
       tokenizer_(tokenizer),
       model_(model),
@@ -195,13 +195,26 @@ void Engine::step() {
                     c.start < static_cast<int64_t>(c.request->prompt_len);
     {
       const Request& q = *c.request;
-      SamplingContext ctx{std::span<const int32_t>(q.tokens).first(q.prompt_len),
-                          std::span<const int32_t>(q.tokens).subspan(q.prompt_len), model_.eos_token_ids};
-      sc.device_sample = sc.want_logits && !sc.all_logits && device_draw_suffices(q.params, ctx, model_.vocab_size);
-    }
-    if (sc.device_sample && !is_greedy(c.request->params)) {
-      sc.temperature = c.request->params.temperature;
-      sc.seed = c.request->rng();  // one number per step from the request's own RNG: batch-independent
+      const SamplingParams& p = q.params;
+      const auto prompt = std::span<const int32_t>(q.tokens).first(q.prompt_len);
+      const auto output = std::span<const int32_t>(q.tokens).subspan(q.prompt_len);
+      const SamplingContext ctx{prompt, output, model_.eos_token_ids};
+      sc.device_sample = sc.want_logits && !sc.all_logits && device_sampling_supports(p, ctx, model_.vocab_size);
+      if (sc.device_sample) {
+        if (!is_greedy(p)) {
+          sc.temperature = p.temperature;
+          sc.seed = c.request->rng();  // one number per step from the request's own RNG: batch-independent
+          sc.sampling.top_k = p.top_k;
+          sc.sampling.top_p = p.top_p;
+          sc.sampling.min_p = p.min_p;
+        }
+        sc.sampling.repetition_penalty = p.repetition_penalty;
+        sc.sampling.frequency_penalty = p.frequency_penalty;
+        sc.sampling.presence_penalty = p.presence_penalty;
+        sc.sampling.num_logprobs = p.logprobs ? *p.logprobs : -1;
+        sc.prompt_ids = prompt;
+        sc.output_ids = output;
+      }
     }
     if (c.start < static_cast<int64_t>(c.request->prompt_len))
       counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
@@ -212,9 +225,10 @@ void Engine::step() {
   if (config_.on_step) config_.on_step(plan.num_tokens);
   ++counters_.num_steps;
   const size_t vocab = static_cast<size_t>(model_.vocab_size);
-  // Host sampling (what the device draw cannot do: top-k/top-p/min-p, penalties, logprobs) is ~1 ms
-  // a row at a 128K vocabulary: rows are independent (each request has its own RNG), so they are
-  // drawn in parallel first, one Sampler per thread; everything else below stays in order.
+  // Host sampling (what the device draw cannot do: allowed_token_ids, logit_bias, min_tokens masks,
+  // whole-vocabulary logprobs) is ~1 ms a row at a 128K vocabulary: rows are independent (each request
+  // has its own RNG), so they are drawn in parallel first, one Sampler per thread; everything else
+  // below stays in order.
   std::vector<SampleResult> drawn(plan.chunks.size());
   {
     std::vector<std::pair<size_t, size_t>> host_rows;  // (chunk, its last logits row)
@@ -257,7 +271,17 @@ void Engine::step() {
     }
     if (!c.samples()) continue;
     SampleResult& res = drawn[i];
-    if (chunks[i].device_sample) res.token = out.tokens[i];  // greedy or plain temperature: drawn on the device
+    if (chunks[i].device_sample) {  // drawn on the device
+      res.token = out.tokens[i];
+      if (!out.logprobs.empty() && out.logprobs[i].token >= 0) {
+        const RowLogprobs& d = out.logprobs[i];
+        SampleLogprobs lp;
+        lp.sampled = {d.token, d.logprob, d.rank};
+        for (size_t j = 0; j < d.top_ids.size(); ++j)
+          lp.top.push_back({d.top_ids[j], d.top_logprobs[j], static_cast<int32_t>(j + 1)});
+        res.logprobs = std::move(lp);
+      }
+    }
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;
     StreamEvent e;

@@ -62,8 +62,9 @@ struct EngineStats {
 
 class Engine {
  public:
-  // `runner` holds the model and its KV cache with config.num_blocks blocks of config.block_size.
-  Engine(ModelRunner& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config);
+  // `runner` runs the model (one rank's ModelRunner, or a parallel group's executor) over a KV cache
+  // of config.num_blocks blocks of config.block_size.
+  Engine(Executor& runner, const Tokenizer& tokenizer, const ModelConfig& model, EngineConfig config);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -83,7 +84,7 @@ class Engine {
   void finish(Seq& s, const std::string& reason, StreamEvent e);
   bool has_work() const { return scheduler_.num_running() + scheduler_.num_waiting() > 0; }
 
-  ModelRunner& runner_;
+  Executor& runner_;
   const Tokenizer& tokenizer_;
   const ModelConfig& model_;
   EngineConfig config_;

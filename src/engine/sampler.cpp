@@ -5,6 +5,7 @@
 #include <functional>
 #include <limits>
 
+#include "backend/sampling_math.h"  // kMaxSampleLogprobs, kMaxSampleVocab
 #include "core/status.h"
 
 namespace strata {
@@ -34,11 +35,10 @@ bool needs_processing(const SamplingParams& p, const SamplingContext& c) {
 
 }  // namespace
 
-bool device_draw_suffices(const SamplingParams& p, const SamplingContext& c, int64_t vocab) {
-  if (needs_processing(p, c) || p.logprobs.has_value()) return false;
-  if (is_greedy(p)) return true;
-  const bool top_k_off = p.top_k <= 0 || p.top_k >= vocab;
-  return top_k_off && p.top_p >= 1.0f && p.min_p <= 0.0f;
+bool device_sampling_supports(const SamplingParams& p, const SamplingContext& c, int64_t vocab) {
+  if (p.allowed_token_ids.has_value() || masks_stop_ids(p, c) || !p.logit_bias.empty()) return false;
+  if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > kMaxSampleLogprobs)) return false;
+  return vocab <= kMaxSampleVocab;
 }
 
 namespace {
@@ -199,17 +199,44 @@ void Sampler::apply_penalties(std::span<float> logits, const SamplingParams& p, 
 
 int32_t Sampler::draw(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng) {
   if (is_greedy(p)) return argmax(logits);
+  size_t n = 0;
+  float max_logit = kNegInf;
+  if (!filter(logits, p, n, max_logit)) return draw_unfiltered(logits, max_logit, p.temperature, rng);
+  if (n == 0) return argmax(logits);  // everything masked: nothing to draw from
+  const Candidate* kept = candidates_.data();
+  auto weight = [kept](size_t i) { return kept[i].weight; };
+  return kept[draw_weighted(n, weight, block_sums_, rng)].token;
+}
+
+std::vector<int32_t> Sampler::kept_tokens(std::span<const float> logits, const SamplingParams& p) {
+  if (is_greedy(p)) return {argmax(logits)};
+  size_t n = 0;
+  float max_logit = kNegInf;
+  std::vector<int32_t> ids;
+  if (!filter(logits, p, n, max_logit)) {
+    const float scaled_max = max_logit / p.temperature;
+    for (size_t i = 0; i < logits.size(); ++i)
+      if (std::exp(logits[i] / p.temperature - scaled_max) > 0.0f) ids.push_back(static_cast<int32_t>(i));
+    return ids;
+  }
+  if (n == 0) return {argmax(logits)};
+  for (size_t i = 0; i < n; ++i) ids.push_back(candidates_[i].token);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+bool Sampler::filter(std::span<const float> logits, const SamplingParams& p, size_t& n, float& max_logit) {
   const size_t vocab = logits.size();
   const bool use_top_k = p.top_k > 0 && static_cast<size_t>(p.top_k) < vocab;
   const bool use_top_p = p.top_p < 1.0f;
   const bool use_min_p = p.min_p > 0.0f;
   const bool small_k = use_top_k && static_cast<size_t>(p.top_k) <= kMaxHeapTopK;
-  float max_logit = kNegInf;
+  max_logit = kNegInf;
   const float floor = small_k ? kth_largest(logits, static_cast<size_t>(p.top_k), max_logit) : kNegInf;
   if (!small_k) max_logit = max_of(logits);
-  if (!(max_logit > kNegInf)) return argmax(logits);  // everything masked: nothing to draw from
-  if (!use_top_k && !use_top_p && !use_min_p) return draw_unfiltered(logits, max_logit, p.temperature, rng);
-
+  n = 0;
+  if (!(max_logit > kNegInf)) return true;
+  if (!use_top_k && !use_top_p && !use_min_p) return false;
   // Candidates: the top k (ties with the k-th included) when k is small, else every token; min_p
   // keeps p_i / p_max = exp((l_i - l_max) / T) >= min_p. min_p and top_k both keep a most-likely
   // prefix, so applying min_p to the top-k set equals vLLM's min_p-then-top_k.
@@ -228,7 +255,7 @@ int32_t Sampler::draw(std::span<const float> logits, const SamplingParams& p, st
     }
   }
   const auto first = candidates_.begin();
-  size_t n = candidates_.size();  // >= 1: the most likely token has weight 1
+  n = candidates_.size();  // >= 1: the most likely token has weight 1
   if (use_top_k && !small_k && static_cast<size_t>(p.top_k) < n) {
     const auto kth = first + (p.top_k - 1);
     std::nth_element(first, kth, candidates_.end(), before);
@@ -238,9 +265,7 @@ int32_t Sampler::draw(std::span<const float> logits, const SamplingParams& p, st
     n = static_cast<size_t>(tied_end - first);
   }
   if (use_top_p) n = select_nucleus(std::span<Candidate>(candidates_).first(n), p.top_p);
-  const Candidate* kept = candidates_.data();
-  auto weight = [kept](size_t i) { return kept[i].weight; };
-  return kept[draw_weighted(n, weight, block_sums_, rng)].token;
+  return true;
 }
 
 float Sampler::kth_largest(std::span<const float> logits, size_t k, float& max_logit) {

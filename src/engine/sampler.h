@@ -56,10 +56,13 @@ struct SamplingContext {
   std::span<const int64_t> eos_token_ids;  // the model's EOS ids (ModelConfig), masked under min_tokens
 };
 
-// Whether the token is the argmax of the raw logits (greedy) or a plain draw from softmax(logits / t)
-// (no top-k / top-p / min-p), with nothing that changes the logits and no logprobs: then the model
-// runner's device draw (Backend::sample_rows) stands in for the sampler.
-bool device_draw_suffices(const SamplingParams& params, const SamplingContext& context, int64_t vocab);
+// Whether the model runner's device draw (Backend::sample_filtered: penalties, temperature, top-k /
+// top-p / min-p, raw logprobs of up to kMaxSampleLogprobs tokens) stands in for this sampler for the
+// next token: everything but allowed_token_ids, logit_bias, min_tokens while it masks stop / EOS ids,
+// logprobs of the whole vocabulary (-1) or more than kMaxSampleLogprobs, and vocabularies above
+// kMaxSampleVocab. (Prompt logprobs chunks, whose logits come to the host anyway, are the engine's
+// call.) The device draw takes one number from the request's RNG per step, as draw() does.
+bool device_sampling_supports(const SamplingParams& params, const SamplingContext& context, int64_t vocab);
 
 class Sampler {
  public:
@@ -72,6 +75,10 @@ class Sampler {
   // Steps 5-7 on already processed logits.
   int32_t draw(std::span<const float> logits, const SamplingParams& params, std::mt19937_64& rng);
 
+  // The tokens draw() chooses among on processed logits, ascending: greedy (or nothing above -inf)
+  // the argmax alone, with no filter every token of nonzero probability.
+  std::vector<int32_t> kept_tokens(std::span<const float> logits, const SamplingParams& params);
+
  private:
   struct Candidate {
     float logit;
@@ -82,6 +89,10 @@ class Sampler {
 
   // Most likely first; lower id first on ties.
   static bool before(const Candidate& a, const Candidate& b);
+
+  // Step 6 of draw() after the greedy case: the kept tokens in candidates_[0, n), or false (and max_logit) when
+  // nothing filters (n = 0 when no logit is above -inf).
+  bool filter(std::span<const float> logits, const SamplingParams& params, size_t& n, float& max_logit);
 
   void apply_penalties(std::span<float> logits, const SamplingParams& params, const SamplingContext& context);
   int32_t draw_unfiltered(std::span<const float> logits, float max_logit, float temperature,

@@ -2,6 +2,10 @@
 // tensor-parallel rank: vocab-parallel embedding and LM head, column-parallel q/k/v and gate/up,
 // row-parallel o and down projections followed by an all-reduce, KV heads split across ranks.
 //
+// With pipeline parallelism the rank holds only its stage's layers: the first stage embeds, the
+// others receive (residual, delta) [2, tokens, hidden] from the previous stage; the last stage owns the
+// final norm and the LM head, the others send (residual, delta) on.
+//
 // Per layer: x = norm(residual) → q, k, v → rope → write K/V into the paged cache → attention over
 // the cache → o_proj (+all-reduce) → residual add + norm → gate/up → silu·mul → down (+all-reduce).
 #pragma once
@@ -23,6 +27,7 @@ class LlamaModel final : public Model {
   int64_t kv_bytes_per_block(int block_size) const override;
   KvCache allocate_kv_cache(int64_t num_blocks, int block_size) override;
   Tensor forward(const ForwardBatch& batch, KvCache& cache) override;
+  bool is_last_stage() const override { return stage_ + 1 == stages_; }
 
  private:
   struct Layer {
@@ -38,13 +43,19 @@ class LlamaModel final : public Model {
     Tensor down_bias;
   };
 
-  LlamaModel(const ModelConfig& c, Backend& b, Communicator& tp) : config_(c), backend_(b), tp_(tp) {}
+  LlamaModel(const ModelConfig& c, Backend& b, Communicator& tp, Communicator* pp)
+      : config_(c), backend_(b), tp_(tp), pp_(pp) {}
   Status load(const WeightLoader& w, const ModelOptions& options);
   Status load_into(const WeightLoader& w, const std::string& name, const Shape& full, ShardDim dim,
-                   const TensorView& dst, DummyInit init);
+                   const TensorView& dst, DummyInit init, int shard, int shards);
   Result<Tensor> load_weight(const WeightLoader& w, const std::string& name, const Shape& full, ShardDim dim,
                              DummyInit init);
-  Result<Tensor> load_stacked(const WeightLoader& w, const std::vector<std::pair<std::string, Shape>>& parts);
+  struct Part {
+    std::string name;
+    Shape full;
+    bool kv = false;  // k/v projection: sharded by KV head (replicated when ranks outnumber KV heads)
+  };
+  Result<Tensor> load_stacked(const WeightLoader& w, const std::vector<Part>& parts);
   Tensor upload(Tensor host);
   void attention_block(const Layer& l, const TensorView& x, const ForwardBatch& batch, const Tensor& k_cache,
                        const Tensor& v_cache, const TensorView& out);
@@ -54,8 +65,12 @@ class LlamaModel final : public Model {
   ModelConfig config_;
   Backend& backend_;
   Communicator& tp_;
+  Communicator* pp_;  // null with one stage
+  int stage_ = 0, stages_ = 1;
+  int64_t first_layer_ = 0;  // global index of layers_[0]
   DType dt_ = DType::kF32;  // weights, activations and KV cache (logits are F32)
   int64_t heads_local_ = 0, kv_heads_local_ = 0, inter_local_ = 0, vocab_local_ = 0;
+  int kv_shard_ = 0, kv_shards_ = 1;  // this rank's slice of the KV heads
   Tensor embed_;    // [vocab_local, hidden]
   Tensor lm_head_;  // [vocab_local, hidden] (shares embed_ when tied)
   Tensor final_norm_;

@@ -51,13 +51,13 @@ Result<DType> compute_dtype(const std::string& flag, DType checkpoint, const Bac
   return dt;
 }
 
-Result<LoadedModel> load_model(const LoadOptions& o) {
-  LoadedModel m;
+Result<ModelSource> open_model(const LoadOptions& o) {
+  ModelSource m;
   if (o.device != "auto" && o.device != "cpu" && o.device != "cuda")
     return make_error("--device {}: expected auto, cpu or cuda", o.device);
   if (o.load_format != "auto" && o.load_format != "safetensors" && o.load_format != "dummy")
     return make_error("--load-format {}: expected auto, safetensors or dummy", o.load_format);
-  std::unique_ptr<WeightLoader> weights;
+  std::unique_ptr<WeightLoader>& weights = m.weights;
   if (o.model.empty()) {
     m.builtin = true;
     m.name = kBuiltinModelName;
@@ -88,26 +88,45 @@ Result<LoadedModel> load_model(const LoadOptions& o) {
   if (m.max_model_len > limit)
     return make_error("--max-model-len {} exceeds the model's limit {} (max_position_embeddings{})",
                       m.max_model_len, limit, m.config.sliding_window ? " / sliding_window" : "");
-  if (o.device == "cuda" || (o.device == "auto" && cuda_available())) {
-    STRATA_TRY(m.backend, create_cuda_backend(0));
-  } else {
-    m.backend = create_cpu_backend();
-  }
-  m.tp = create_single_rank_communicator();
+  return m;
+}
+
+Result<std::unique_ptr<Backend>> create_backend(const std::string& device, int device_index) {
+  if (device == "cuda" || (device == "auto" && cuda_available())) return create_cuda_backend(device_index);
+  return create_cpu_backend();
+}
+
+Result<std::unique_ptr<Model>> build_model(const ModelSource& s, const LoadOptions& o, Backend& backend,
+                                           Communicator& tp, Communicator* pp, DType* dtype) {
   ModelOptions mo;
-  mo.max_model_len = m.max_model_len;
-  STRATA_TRY(mo.dtype, compute_dtype(o.dtype, m.config.dtype, *m.backend));
+  mo.max_model_len = s.max_model_len;
+  mo.pp = pp;
+  STRATA_TRY(mo.dtype, compute_dtype(o.dtype, s.config.dtype, backend));
   const auto t0 = std::chrono::steady_clock::now();
-  STRATA_TRY(m.model, create_model(m.config, *weights, *m.backend, *m.tp, mo));
-  m.dtype = mo.dtype;
+  STRATA_TRY(auto model, create_model(s.config, *s.weights, backend, tp, mo));
+  if (dtype) *dtype = mo.dtype;
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto [bytes, upload_s] = m.backend->upload_stats();
+  auto [bytes, upload_s] = backend.upload_stats();
   if (bytes > 0)
     LOG_INFO("weights: {:.2f} GB uploaded to the {} backend in {:.2f} s ({:.2f} GB/s while copying, {:.2f} s in all)",
-             bytes / 1e9, m.backend->name(), upload_s, bytes / 1e9 / std::max(upload_s, 1e-9), secs);
+             bytes / 1e9, backend.name(), upload_s, bytes / 1e9 / std::max(upload_s, 1e-9), secs);
   else
-    LOG_INFO("weights: {} on the {} backend in {:.2f} s", weights->is_dummy() ? "generated" : "loaded",
-             m.backend->name(), secs);
+    LOG_INFO("weights: {} on the {} backend in {:.2f} s", s.weights->is_dummy() ? "generated" : "loaded",
+             backend.name(), secs);
+  return model;
+}
+
+Result<LoadedModel> load_model(const LoadOptions& o) {
+  STRATA_TRY(ModelSource s, open_model(o));
+  LoadedModel m;
+  m.name = s.name;
+  m.builtin = s.builtin;
+  m.config = s.config;
+  m.max_model_len = s.max_model_len;
+  m.tokenizer = std::move(s.tokenizer);
+  STRATA_TRY(m.backend, create_backend(o.device, 0));
+  m.tp = create_single_rank_communicator();
+  STRATA_TRY(m.model, build_model(s, o, *m.backend, *m.tp, nullptr, &m.dtype));
   return m;
 }
 

@@ -39,9 +39,27 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
 };
 
+// What every rank loads from: config, tokenizer and the (mmap'd or dummy) weights, before any backend.
+struct ModelSource {
+  std::string name;
+  bool builtin = false;
+  ModelConfig config;
+  int64_t max_model_len = 0;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<WeightLoader> weights;  // read concurrently by every local rank
+};
+
 constexpr const char* kBuiltinModelName = "strata-builtin-tiny";
 ModelConfig builtin_model_config();
 
+Result<ModelSource> open_model(const LoadOptions& options);
+// The backend --device asks for (auto: CUDA when a GPU answers), on GPU `device_index`.
+Result<std::unique_ptr<Backend>> create_backend(const std::string& device, int device_index);
+// This rank's shard of the model on `backend` (logs the load time and upload rate); *dtype gets the
+// compute dtype --dtype resolved to.
+Result<std::unique_ptr<Model>> build_model(const ModelSource& source, const LoadOptions& options, Backend& backend,
+                                           Communicator& tp, Communicator* pp, DType* dtype);
+// One rank, this process: open_model + create_backend + build_model.
 Result<LoadedModel> load_model(const LoadOptions& options);
 // --dtype → the compute dtype (float32 wherever the backend has nothing narrower).
 Result<DType> compute_dtype(const std::string& flag, DType checkpoint, const Backend& backend);

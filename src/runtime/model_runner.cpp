@@ -17,8 +17,7 @@ struct ModelRunner::Inputs {
   int64_t max_blocks = 1;
   std::vector<int64_t> last_row;  // per chunk: its last logits row, -1 without one
   bool need_logits = false;       // some row is not device_sample
-  std::vector<float> temps;       // per logits row: device draw temperature (0 = argmax)
-  std::vector<int64_t> seeds;
+  std::vector<const SeqChunk*> drawn_for;  // per logits row: the device_sample chunk it is drawn for, or null
   bool decode_only = true;        // one token per sequence, one logits row each, nothing else
 };
 
@@ -82,9 +81,7 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
       in.slots.push_back(static_cast<int64_t>(c.block_table[p / bs]) * bs + p % bs);
       if (c.all_logits || (c.want_logits && i == len - 1)) {
         in.rows.push_back(static_cast<int32_t>(t));
-        const bool draw = c.device_sample && i == len - 1;
-        in.temps.push_back(draw ? c.temperature : 0.0f);
-        in.seeds.push_back(draw ? static_cast<int64_t>(c.seed) : 0);
+        in.drawn_for.push_back(c.device_sample && i == len - 1 ? &c : nullptr);
       }
     }
     if (c.want_logits || c.all_logits) in.last_row[s] = static_cast<int64_t>(in.rows.size()) - 1;
@@ -120,21 +117,18 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
   StepOutput out;
   out.tokens.assign(chunks.size(), -1);
   const int64_t m = static_cast<int64_t>(in.rows.size()), vocab = logits.shape.empty() ? 0 : logits.shape.back();
-  if (m == 0) return out;
+  if (m == 0 || logits.data == nullptr) return out;  // nothing sampled, or not the last pipeline stage
   logits.shape = {m, vocab};  // a graph's logits have one row per bucket slot; the real ones come first
-  Tensor ids = backend_.workspace(DType::kI32, {m});
-  if (std::any_of(in.temps.begin(), in.temps.end(), [](float t) { return t > 0.0f; })) {
-    Tensor temps = backend_.workspace(DType::kF32, {m}), seeds = backend_.workspace(DType::kI64, {m});
-    backend_.copy_from_host(in.temps.data(), temps.view());
-    backend_.copy_from_host(in.seeds.data(), seeds.view());
-    backend_.sample_rows(logits, temps.view(), seeds.view(), ids.view());
-  } else {
-    backend_.argmax_rows(logits, ids.view());
-  }
-  std::vector<int32_t> best(static_cast<size_t>(m));
-  backend_.copy_to_host(ids.view(), best.data());
+  std::vector<int32_t> best;
+  std::vector<RowLogprobs> row_logprobs;
+  sampling_.sample(logits, in.drawn_for, best, row_logprobs);
   for (size_t i = 0; i < chunks.size(); ++i)
     if (in.last_row[i] >= 0) out.tokens[i] = best[static_cast<size_t>(in.last_row[i])];
+  if (!row_logprobs.empty()) {
+    out.logprobs.resize(chunks.size());
+    for (size_t i = 0; i < chunks.size(); ++i)
+      if (in.last_row[i] >= 0) out.logprobs[i] = std::move(row_logprobs[static_cast<size_t>(in.last_row[i])]);
+  }
   if (in.need_logits) {
     out.logits.resize(static_cast<size_t>(m * vocab));
     backend_.copy_to_host(logits, out.logits.data());
@@ -262,6 +256,7 @@ int ModelRunner::capture_graphs(int32_t max_batch, int64_t max_model_len) {
   g_i32_ = backend_.alloc(DType::kI32, {5 * g_max_batch_ + 1});
   g_slots_ = backend_.alloc(DType::kI64, {g_max_batch_});
   g_tables_ = backend_.alloc(DType::kI32, {g_max_batch_, g_max_blocks_});
+  sampling_.reserve(g_max_batch_, 1 << 16);  // so that sampling steps do not allocate either
   Inputs none;  // every slot padding
   none.max_blocks = 1;
   // Largest first, so the workspace has grown to its final size before the small graphs are taken.

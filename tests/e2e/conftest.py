@@ -170,6 +170,24 @@ class Server:
         return self.proc.returncode
 
 
+class ExternalServer(Server):
+    """A server this suite did not start (STRATA_E2E_URL), e.g. the leader of a multi-node group
+    (tests/multinode/netns_test.sh): started with the llama3 fixture, --served-model-name tiny-llama,
+    --max-model-len 512 and --enable-request-id-headers, as the `server` fixture's own would be."""
+
+    def __init__(self, url, name):
+        self.fixture = "llama3"
+        self.name = name
+        self.url = url.rstrip("/")
+        self.proc = None
+
+    def log(self):
+        return f"(external server at {self.url}: its log is kept by whoever started it)"
+
+    def alive(self):
+        return True
+
+
 def assemble_model_dir(fixture, root):
     """A Hugging Face style model directory for `fixture` under `root`."""
     g = golden(fixture)
@@ -246,7 +264,9 @@ def launch(tmp_path):
 
 @pytest.fixture(scope="session")
 def server(serve):
-    """The default server: llama3 fixture, request-id headers on."""
+    """The default server: llama3 fixture, request-id headers on (or STRATA_E2E_URL's, started so)."""
+    if os.environ.get("STRATA_E2E_URL"):
+        return ExternalServer(os.environ["STRATA_E2E_URL"], MODEL_NAMES["llama3"])
     return serve("llama3", "--enable-request-id-headers")
 
 

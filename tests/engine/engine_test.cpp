@@ -284,6 +284,49 @@ TEST_F(EngineTest, LogprobsAndPromptLogprobs) {
   EXPECT_EQ((*o.prompt_logprobs)[0].sampled.token, r.prompt_ids[1]);
 }
 
+TEST_F(EngineTest, DeviceSamplingMatchesTheHostSampler) {
+  make_engine(256);
+  // A logit_bias of 0 changes no logit but is host-only processing: the same request on the host path.
+  auto on_host = [](EngineRequest r) {
+    r.id += "-host";
+    r.params.logit_bias[0] = 0.0f;
+    return r;
+  };
+  auto penalized = greedy("pen", ids("The quick brown fox jumps over the lazy dog, and then the quick"), 24);
+  penalized.params.repetition_penalty = 1.3f;
+  penalized.params.frequency_penalty = 0.4f;
+  penalized.params.presence_penalty = 0.3f;
+  penalized.params.logprobs = 4;
+  auto top1 = greedy("top1", ids("Once upon a time"), 16);
+  top1.params.temperature = 1.0f;
+  top1.params.top_k = 1;
+  top1.params.top_p = 0.5f;
+  top1.params.seed = 5;
+  top1.params.logprobs = 0;
+  const auto device = run_all({penalized, top1});
+  const auto host = run_all({on_host(penalized), on_host(top1)});
+  for (size_t r = 0; r < 2; ++r) {
+    SCOPED_TRACE(r == 0 ? "greedy with penalties" : "top_k 1");
+    EXPECT_EQ(device[r].ids, host[r].ids);
+    ASSERT_EQ(device[r].logprobs.size(), host[r].logprobs.size());
+    for (size_t i = 0; i < device[r].logprobs.size(); ++i) {
+      const SampleLogprobs &d = device[r].logprobs[i], &h = host[r].logprobs[i];
+      EXPECT_EQ(d.sampled.token, h.sampled.token);
+      EXPECT_EQ(d.sampled.rank, h.sampled.rank);
+      EXPECT_NEAR(d.sampled.logprob, h.sampled.logprob, 1e-4);
+      ASSERT_EQ(d.top.size(), h.top.size());
+      for (size_t j = 0; j < d.top.size(); ++j) {
+        EXPECT_EQ(d.top[j].token, h.top[j].token);
+        EXPECT_EQ(d.top[j].rank, h.top[j].rank);
+        EXPECT_NEAR(d.top[j].logprob, h.top[j].logprob, 1e-4);
+      }
+    }
+  }
+  // The penalties did change the greedy text.
+  auto plain = greedy("plain", penalized.prompt_ids, 24);
+  EXPECT_NE(run_all({plain})[0].ids, device[0].ids);
+}
+
 TEST_F(EngineTest, RejectsBadRequests) {
   make_engine(8);
   auto r = greedy("bad", std::vector<int32_t>(600, 5), 4);

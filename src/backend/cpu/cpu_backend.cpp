@@ -164,4 +164,13 @@ void CpuBackend::add_inplace(const TensorView& a, const TensorView& b) {
   for (int64_t i = 0; i < n; ++i) a.as<float>()[i] += b.as<float>()[i];
 }
 
+void CpuBackend::copy_into_cols(const TensorView& src, const TensorView& dst, int64_t col0) {
+  const int64_t rows = rows_of(src), cols = src.shape.back(), dst_cols = dst.shape.back();
+  const size_t es = dtype_size(src.dtype);
+  STRATA_CHECK(src.dtype == dst.dtype && rows == rows_of(dst) && col0 + cols <= dst_cols, "copy_into_cols shapes");
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(static_cast<char*>(dst.data) + (i * dst_cols + col0) * es, static_cast<const char*>(src.data) + i * cols * es,
+                cols * es);
+}
+
 }  // namespace strata

@@ -23,6 +23,9 @@ class CpuBackend final : public Backend {
   void argmax_rows(const TensorView& logits, const TensorView& ids) override;
   void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
                    const TensorView& ids) override;
+  void sample_filtered(const TensorView& logits, const TensorView& params, const TensorView& penalty_offsets,
+                       const TensorView& penalty_entries, const TensorView& ids, const TensorView& logprob_ids,
+                       const TensorView& logprobs) override;
   void embedding(const TensorView& ids, const TensorView& table, int64_t vocab_start,
                  const TensorView& out) override;
   void linear(const TensorView& x, const TensorView& w, const TensorView& bias, const TensorView& y) override;
@@ -38,6 +41,7 @@ class CpuBackend final : public Backend {
                        const AttentionMetadata& meta, float scale, const TensorView& out) override;
   void gather_rows(const TensorView& x, const TensorView& rows, const TensorView& out) override;
   void add_inplace(const TensorView& a, const TensorView& b) override;
+  void copy_into_cols(const TensorView& src, const TensorView& dst, int64_t col0) override;
 };
 
 }  // namespace strata

@@ -452,6 +452,14 @@ void CudaBackend::add_inplace(const TensorView& a, const TensorView& b) {
   check_launch("add_inplace");
 }
 
+void CudaBackend::copy_into_cols(const TensorView& src, const TensorView& dst, int64_t col0) {
+  const int64_t cols = src.shape.back(), rows = src.numel() / std::max<int64_t>(cols, 1);
+  const size_t es = dtype_size(src.dtype);
+  STRATA_CHECK(src.dtype == dst.dtype && col0 + cols <= dst.shape.back(), "copy_into_cols shapes");
+  CUDA_OK(cudaMemcpy2DAsync(static_cast<char*>(dst.data) + col0 * es, dst.shape.back() * es, src.data, cols * es,
+                            cols * es, rows, cudaMemcpyDeviceToDevice, stream_));
+}
+
 void CudaBackend::argmax_rows(const TensorView& logits, const TensorView& ids) {
   STRATA_CHECK(logits.dtype == DType::kF32, "argmax_rows takes F32 logits");
   cuda::argmax_rows(logits.as<float>(), ids.numel(), logits.shape.back(), ids.as<int32_t>(), stream_);

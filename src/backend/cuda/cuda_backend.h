@@ -58,9 +58,14 @@ class CudaBackend final : public Backend {
                        const AttentionMetadata& meta, float scale, const TensorView& out) override;
   void gather_rows(const TensorView& x, const TensorView& rows, const TensorView& out) override;
   void add_inplace(const TensorView& a, const TensorView& b) override;
+  void copy_into_cols(const TensorView& src, const TensorView& dst, int64_t col0) override;
   void argmax_rows(const TensorView& logits, const TensorView& ids) override;
   void sample_rows(const TensorView& logits, const TensorView& temperatures, const TensorView& seeds,
                    const TensorView& ids) override;
+  // In sampling_filtered.cu.
+  void sample_filtered(const TensorView& logits, const TensorView& params, const TensorView& penalty_offsets,
+                       const TensorView& penalty_entries, const TensorView& ids, const TensorView& logprob_ids,
+                       const TensorView& logprobs) override;
 
   bool supports_graphs() const override { return true; }
   void begin_capture() override;
@@ -68,6 +73,10 @@ class CudaBackend final : public Backend {
   void replay(int graph) override;
 
   std::pair<double, double> upload_stats() const override { return {upload_bytes_, upload_seconds_}; }
+
+  // The GPU and the stream every op of this backend is queued on (NCCL collectives join that stream).
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
 
  private:
   struct GemmPlan {
