@@ -1,9 +1,10 @@
-// The arithmetic of Backend::sample_filtered that the CPU backend (the reference) and the CUDA kernel
-// share, written so that both compute bit-identical values: plain IEEE f32 operations that nvcc may
-// not fuse into FMAs (the host compiler targets baseline x86-64, which has none), an exp of our own
-// instead of the libraries' (which differ in the last bit), and top_p masses as 40-bit fixed-point
-// integers, whose sums are exact in any order. Only the Gumbel noise (core/gumbel.h) goes through
-// logf, which may differ in the last bit between host and device.
+// Backend::sample_filtered's per-row parameters (SamplingRowParams), and the arithmetic that the CPU
+// backend (the reference) and the CUDA kernel share, written so that both compute bit-identical
+// values: plain IEEE f32 operations that nvcc may not fuse into FMAs (the host compiler targets
+// baseline x86-64, which has none), an exp of our own instead of the libraries' (which differ in the
+// last bit), and top_p masses as 40-bit fixed-point integers, whose sums are exact in any order. Only
+// the Gumbel noise (core/gumbel.h) goes through logf, which may differ in the last bit between host
+// and device.
 #pragma once
 
 #include <cmath>

@@ -22,6 +22,7 @@ struct Engine::Seq {
   std::unique_ptr<SequenceText> text;
   std::vector<SampleLogprobs> prompt_logprobs;
   bool first_token_sent = false;
+  bool abort_pending = false;  // aborted while a step of it was in flight
   int64_t num_cached_tokens = -1;  // known at first scheduling
   RequestTimes times;
 };
@@ -153,9 +154,19 @@ void Engine::loop() {
       auto it = by_id_.find(id);
       if (it == by_id_.end()) continue;
       std::vector<RequestKey> keys = it->second;
-      for (RequestKey k : keys) finish(*seqs_.at(k), "abort", StreamEvent{});
+      for (RequestKey k : keys) {
+        Seq& s = *seqs_.at(k);
+        if (s.req.in_flight) s.abort_pending = true;  // its blocks are in use until the step is back
+        else finish(s, "abort", StreamEvent{});
+      }
     }
-    if (has_work()) step();
+    if (has_work()) {
+      // Keep up to max_in_flight() steps going (a pipeline's stages each work on one), then take the
+      // oldest one's output.
+      while (static_cast<int>(in_flight_.size()) < runner_.max_in_flight() && launch()) {
+      }
+      if (!in_flight_.empty()) complete();
+    }
     std::lock_guard<std::mutex> lock(mu_);
     stats_ = counters_;
     stats_.num_running = static_cast<int64_t>(scheduler_.num_running());
@@ -165,18 +176,31 @@ void Engine::loop() {
     stats_.prefix_hits = kv_.prefix_hits();
     stats_.num_preemptions = scheduler_.num_preemptions();
   }
-  // Shutting down: every unfinished sample ends as aborted.
+  // Shutting down: steps in flight finish, then every unfinished sample ends as aborted.
+  while (!in_flight_.empty()) complete();
   std::vector<RequestKey> keys;
   for (auto& [k, s] : seqs_) keys.push_back(k);
   for (RequestKey k : keys) finish(*seqs_.at(k), "abort", StreamEvent{});
 }
 
-void Engine::step() {
+// A launched step: what complete() needs once its output is back (the chunks' spans point into
+// `tables` and into requests that no other step touches while this one is in flight).
+struct Engine::InFlight {
+  StepPlan plan;
+  std::vector<std::vector<int32_t>> tables;
+  std::vector<SeqChunk> chunks;
+  std::future<StepOutput> output;
+};
+
+bool Engine::launch() {
   StepPlan plan = scheduler_.schedule();
-  if (plan.empty()) return;
+  if (plan.empty()) return false;
   const double t = now_s();
-  std::vector<std::vector<int32_t>> tables(plan.chunks.size());
-  std::vector<SeqChunk> chunks(plan.chunks.size());
+  auto step = std::make_unique<InFlight>();
+  std::vector<std::vector<int32_t>>& tables = step->tables;
+  std::vector<SeqChunk>& chunks = step->chunks;
+  tables.resize(plan.chunks.size());
+  chunks.resize(plan.chunks.size());
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const ScheduledChunk& c = plan.chunks[i];
     Seq& s = *seqs_.at(c.request->key);
@@ -219,7 +243,20 @@ void Engine::step() {
     if (c.start < static_cast<int64_t>(c.request->prompt_len))
       counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
   }
-  StepOutput out = runner_.run(chunks);
+  for (const ScheduledChunk& c : plan.chunks) c.request->in_flight = true;
+  step->output = runner_.submit(chunks);
+  step->plan = std::move(plan);
+  in_flight_.push_back(std::move(step));
+  return true;
+}
+
+void Engine::complete() {
+  std::unique_ptr<InFlight> step = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  StepOutput out = step->output.get();
+  const StepPlan& plan = step->plan;
+  const std::vector<SeqChunk>& chunks = step->chunks;
+  for (const ScheduledChunk& c : plan.chunks) c.request->in_flight = false;
   const std::vector<float>& logits = out.logits;
   scheduler_.on_step_done(plan);
   if (config_.on_step) config_.on_step(plan.num_tokens);
@@ -254,6 +291,10 @@ void Engine::step() {
     const ScheduledChunk& c = plan.chunks[i];
     Seq& s = *seqs_.at(c.request->key);
     Request& q = s.req;
+    if (s.abort_pending) {  // aborted while its step was in flight
+      finish(s, "abort", StreamEvent{});
+      continue;
+    }
     const size_t rows = chunks[i].all_logits ? static_cast<size_t>(c.num_tokens) : (chunks[i].want_logits ? 1 : 0);
     std::span<const float> block;
     if (!logits.empty()) block = std::span<const float>(logits.data() + row * vocab, rows * vocab);

@@ -1,15 +1,19 @@
 // Engine: the thread-safe front of the serving core. submit() validates a request and hands it to
 // the one engine thread, which owns every piece of scheduling and cache state (no locks inside it):
 //
-//   loop: take new requests / aborts → Scheduler::schedule() → ModelRunner::step() (one batch of
+//   loop: take new requests / aborts → Scheduler::schedule() → Executor::submit() (one batch of
 //         prefill chunks and decodes) → sample each finished row → detokenize, check stops →
 //         push StreamEvents → free finished requests' blocks at once
+//
+// With a pipeline of P stages the executor takes up to P steps at once: the engine launches steps
+// over requests not already in flight until P are outstanding, then completes the oldest.
 //
 // n > 1 runs n sequences (seeds seed + i) that share the prompt's blocks through the prefix cache.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -80,9 +84,11 @@ class Engine {
   struct Seq;
   void loop();
   void start(EngineRequest r, std::shared_ptr<RequestStream> stream);
-  void step();
+  struct InFlight;
+  bool launch();    // schedules and submits one step; false when nothing could be scheduled
+  void complete();  // waits for the oldest launched step and processes its output
   void finish(Seq& s, const std::string& reason, StreamEvent e);
-  bool has_work() const { return scheduler_.num_running() + scheduler_.num_waiting() > 0; }
+  bool has_work() const { return scheduler_.num_running() + scheduler_.num_waiting() > 0 || !in_flight_.empty(); }
 
   Executor& runner_;
   const Tokenizer& tokenizer_;
@@ -92,6 +98,7 @@ class Engine {
   Scheduler scheduler_;
   std::vector<Sampler> samplers_;  // one per sampling thread (scratch buffers)
   std::unordered_map<RequestKey, std::unique_ptr<Seq>> seqs_;
+  std::deque<std::unique_ptr<InFlight>> in_flight_;  // launched steps, oldest first
   std::unordered_map<std::string, std::vector<RequestKey>> by_id_;
   uint64_t next_key_ = 1;
   EngineStats counters_;

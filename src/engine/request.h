@@ -30,6 +30,7 @@ struct Request {
   RequestStatus status = RequestStatus::kWaiting;
   int64_t num_computed = 0;     // tokens whose KV is in the cache
   int64_t num_preemptions = 0;
+  bool in_flight = false;       // a launched step computes it: the scheduler leaves it alone until it is back
   std::mt19937_64 rng;
 
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }

@@ -27,9 +27,14 @@ void Scheduler::insert_waiting(Request* r, bool front) {
 void Scheduler::add(Request* r) { insert_waiting(r, false); }
 
 Request* Scheduler::pick_victim() const {
-  STRATA_CHECK(!running_.empty(), "nothing to preempt");
-  if (!config_.priority_policy) return running_.back();  // the newest
-  return *std::max_element(running_.begin(), running_.end(), runs_before);
+  // A request in flight keeps its blocks until its step is back.
+  Request* victim = nullptr;
+  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+    if ((*it)->in_flight) continue;
+    if (!config_.priority_policy) return *it;  // the newest
+    if (!victim || runs_before(victim, *it)) victim = *it;
+  }
+  return victim;
 }
 
 void Scheduler::preempt(Request* r, StepPlan& plan) {
@@ -62,19 +67,27 @@ StepPlan Scheduler::schedule() {
   size_t i = 0;
   while (i < running_.size() && budget > 0) {
     Request* r = running_[i];
+    if (r->in_flight) {  // a step over it is still running (pipeline parallelism)
+      ++i;
+      continue;
+    }
     const int64_t num_new =
         cap_for_logits(r, r->num_computed, std::min(r->num_tokens() - r->num_computed, budget), rows_left);
     if (num_new <= 0) {
       ++i;
       continue;
     }
-    bool scheduled = false;
+    bool scheduled = false, blocked = false;
     while (true) {
       if (kv_.allocate_slots(r->key, r->tokens, r->num_computed, num_new, nullptr, r->cache_salt)) {
         scheduled = true;
         break;
       }
       Request* victim = pick_victim();
+      if (!victim) {  // only requests in flight could give blocks back: try again next step
+        blocked = true;
+        break;
+      }
       const size_t at = static_cast<size_t>(std::find(running_.begin(), running_.end(), victim) - running_.begin());
       running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(at));
       if (at < i) {  // already scheduled this step (priority policy): take its chunk back
@@ -88,6 +101,10 @@ StepPlan Scheduler::schedule() {
       preempt(victim, plan);
       preempted_any = true;
       if (victim == r) break;
+    }
+    if (blocked) {
+      ++i;
+      continue;
     }
     if (!scheduled) continue;  // r itself was preempted; running_[i] is now the next request
     plan.chunks.push_back({r, r->num_computed, num_new});

@@ -197,22 +197,28 @@ void GroupExecutor::read_node(Node& node) {
     if (m->empty()) continue;
     if ((*m)[0] == 'E') comm_failure(fmt::format("worker node {}: {}", node.index, m->substr(1)));
     if ((*m)[0] == 'O') {
-      std::lock_guard<std::mutex> lock(mu_);
-      STRATA_CHECK(pending_ != nullptr, "a step output from node {} with no step in flight", node.index);
-      pending_->set_value(decode_output(std::string_view(*m).substr(1)));
-      pending_ = nullptr;
+      std::shared_ptr<std::promise<StepOutput>> p;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        STRATA_CHECK(!pending_.empty(), "a step output from node {} with no step in flight", node.index);
+        p = std::move(pending_.front());
+        pending_.pop_front();
+      }
+      p->set_value(decode_output(std::string_view(*m).substr(1)));
     }
   }
 }
 
-StepOutput GroupExecutor::run(std::span<const SeqChunk> chunks) {
+StepOutput GroupExecutor::run(std::span<const SeqChunk> chunks) { return submit(chunks).get(); }
+
+std::future<StepOutput> GroupExecutor::submit(std::span<const SeqChunk> chunks) {
   auto step = std::make_shared<const std::string>(encode_step(chunks));
-  std::promise<StepOutput> result;
-  auto future = result.get_future();
+  auto result = std::make_shared<std::promise<StepOutput>>();
+  auto future = result->get_future();
   const int out_rank = topology_.output_rank();
   if (topology_.node_of(out_rank) != topology_.node_rank) {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_ = &result;
+    pending_.push_back(result);
   }
   if (!nodes_.empty()) {
     const std::string wire = "S" + *step;
@@ -224,10 +230,10 @@ StepOutput GroupExecutor::run(std::span<const SeqChunk> chunks) {
     RankWorker::Done done;
     if (&w == &ranks_[static_cast<size_t>(out_rank - topology_.first_local_rank())] &&
         topology_.node_of(out_rank) == topology_.node_rank)
-      done = [&result](StepOutput&& out) { result.set_value(std::move(out)); };
+      done = [result](StepOutput&& out) { result->set_value(std::move(out)); };
     w->submit(step, std::move(done));
   }
-  return future.get();
+  return future;
 }
 
 GroupExecutor::~GroupExecutor() {

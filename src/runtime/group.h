@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -45,6 +46,8 @@ class GroupExecutor final : public Executor {
                                                       std::shared_ptr<const ModelSource> source);
   ~GroupExecutor() override;  // tells the worker nodes to stop, then stops the local ranks
   StepOutput run(std::span<const SeqChunk> chunks) override;
+  std::future<StepOutput> submit(std::span<const SeqChunk> chunks) override;
+  int max_in_flight() const override { return topology_.pp(); }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t max_num_batched_tokens() const { return batched_tokens_; }
 
@@ -67,7 +70,8 @@ class GroupExecutor final : public Executor {
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::promise<StepOutput>* pending_ = nullptr;  // the step in flight, when its output comes from a node
+  // Steps in flight whose output comes from a worker node, oldest first.
+  std::deque<std::shared_ptr<std::promise<StepOutput>>> pending_;
   int64_t num_blocks_ = 0, batched_tokens_ = 0;
 };
 

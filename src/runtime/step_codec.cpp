@@ -66,6 +66,14 @@ std::string encode_step(std::span<const SeqChunk> chunks) {
     w.put<uint8_t>(c.want_logits | c.all_logits << 1 | c.device_sample << 2);
     w.put(c.temperature);
     w.put(c.seed);
+    w.put(c.sampling);
+    // The history only travels when a penalty reads it: repetition over prompt + output, frequency and
+    // presence over the output.
+    const DeviceSamplingParams& p = c.sampling;
+    const bool repetition = c.device_sample && p.repetition_penalty != 1.0f;
+    const bool output = repetition || (c.device_sample && (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f));
+    w.put_span(repetition ? c.prompt_ids : std::span<const int32_t>());
+    w.put_span(output ? c.output_ids : std::span<const int32_t>());
   }
   return w.take();
 }
@@ -76,6 +84,8 @@ OwnedStep decode_step(std::string_view bytes) {
   const auto n = r.get<uint64_t>();
   s.tokens.resize(n);
   s.tables.resize(n);
+  s.prompt_ids.resize(n);
+  s.output_ids.resize(n);
   s.chunks.resize(n);
   for (size_t i = 0; i < n; ++i) {
     s.tokens[i] = r.get_vector<int32_t>();
@@ -90,6 +100,11 @@ OwnedStep decode_step(std::string_view bytes) {
     c.device_sample = flags & 4;
     c.temperature = r.get<float>();
     c.seed = r.get<uint64_t>();
+    c.sampling = r.get<DeviceSamplingParams>();
+    s.prompt_ids[i] = r.get_vector<int32_t>();
+    s.output_ids[i] = r.get_vector<int32_t>();
+    c.prompt_ids = s.prompt_ids[i];
+    c.output_ids = s.output_ids[i];
   }
   STRATA_CHECK(r.done(), "control message: trailing bytes after a step");
   return s;
@@ -99,6 +114,14 @@ std::string encode_output(const StepOutput& out) {
   Writer w;
   w.put_span(std::span<const float>(out.logits));
   w.put_span(std::span<const int32_t>(out.tokens));
+  w.put<uint64_t>(out.logprobs.size());
+  for (const RowLogprobs& l : out.logprobs) {
+    w.put(l.token);
+    w.put(l.logprob);
+    w.put(l.rank);
+    w.put_span(std::span<const int32_t>(l.top_ids));
+    w.put_span(std::span<const float>(l.top_logprobs));
+  }
   return w.take();
 }
 
@@ -107,6 +130,14 @@ StepOutput decode_output(std::string_view bytes) {
   StepOutput out;
   out.logits = r.get_vector<float>();
   out.tokens = r.get_vector<int32_t>();
+  out.logprobs.resize(r.get<uint64_t>());
+  for (RowLogprobs& l : out.logprobs) {
+    l.token = r.get<int32_t>();
+    l.logprob = r.get<float>();
+    l.rank = r.get<int32_t>();
+    l.top_ids = r.get_vector<int32_t>();
+    l.top_logprobs = r.get_vector<float>();
+  }
   STRATA_CHECK(r.done(), "control message: trailing bytes after a step output");
   return out;
 }

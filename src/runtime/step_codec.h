@@ -13,7 +13,7 @@
 namespace strata {
 
 struct OwnedStep {
-  std::vector<std::vector<int32_t>> tokens, tables;
+  std::vector<std::vector<int32_t>> tokens, tables, prompt_ids, output_ids;
   std::vector<SeqChunk> chunks;  // spans into tokens / tables
 };
 

@@ -56,3 +56,40 @@ def test_parallel_rejects_bad_layouts(tmp_path):
                        text=True, timeout=30)
     assert r.returncode != 0
     assert "cannot be split evenly over 2 nodes" in r.stderr
+
+
+def test_pipeline_keeps_several_batches_in_flight(serve):
+    """pp=2 runs two steps at once over different requests (the engine launches a second step while the
+    first is in a stage): many concurrent greedy requests still give the one-rank answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    prompts = [f"Request {i}: the numbers go {i}, {i + 1}," for i in range(12)]
+
+    def answers(s):
+        def one(p):
+            r = s.client().completions.create(model=s.name, prompt=p, max_tokens=10, temperature=0,
+                                              extra_body={"ignore_eos": True})
+            return r.choices[0].text
+        with ThreadPoolExecutor(len(prompts)) as pool:
+            return list(pool.map(one, prompts))
+
+    assert answers(serve("llama3", "-pp", "2")) == answers(serve("llama3"))
+
+
+def test_parallel_penalties_and_logprobs_travel_to_every_rank(serve):
+    """The step's sampling parameters and token history reach the sampling rank of a tp 2 x pp 2 group
+    (penalties change the greedy continuation; logprobs come back)."""
+    body = {"ignore_eos": True, "repetition_penalty": 1.5, "frequency_penalty": 0.7, "presence_penalty": 0.3}
+
+    def run(s):
+        c = golden("llama3")["cases"][0]
+        r = s.client().completions.create(model=s.name, prompt=c["prompt_ids"], max_tokens=16, temperature=0,
+                                          logprobs=3, extra_body=body)
+        return r.choices[0]
+
+    one, many = run(serve("llama3")), run(serve("llama3", "-tp", "2", "-pp", "2"))
+    assert many.text == one.text
+    assert many.logprobs.token_logprobs == pytest.approx(one.logprobs.token_logprobs, abs=1e-4)
+    plain = serve("llama3").client().completions.create(
+        model="tiny-llama", prompt=golden("llama3")["cases"][0]["prompt_ids"], max_tokens=16, temperature=0,
+        extra_body={"ignore_eos": True})
+    assert plain.choices[0].text != one.text  # the penalties did change the continuation

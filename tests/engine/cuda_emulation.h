@@ -86,13 +86,13 @@ class Cluster {
   // body(rank, smem) runs on every thread; blockIdx = (rank, row), threadIdx.x = its thread.
   void run(unsigned row, const std::function<void(int rank, unsigned char* smem)>& body) {
     body_ = &body;
-    smem_.assign(static_cast<size_t>(ctas_), {});
-    for (auto& s : smem_) s.reset(new unsigned char[smem_bytes_]());
+    smem_.clear();
+    for (int i = 0; i < ctas_; ++i) smem_.emplace_back(new unsigned char[smem_bytes_]());
     fibers_.clear();
     fibers_.resize(static_cast<size_t>(ctas_ * threads_));
-    cluster_ = Barrier{ctas_ * threads_};
-    blocks_.assign(static_cast<size_t>(ctas_), Barrier{threads_});
-    warps_.assign(static_cast<size_t>(ctas_ * threads_ / 32), Barrier{32});
+    cluster_ = Barrier{ctas_ * threads_, 0, {}};
+    blocks_.assign(static_cast<size_t>(ctas_), Barrier{threads_, 0, {}});
+    warps_.assign(static_cast<size_t>(ctas_ * threads_ / 32), Barrier{32, 0, {}});
     warp_words_.assign(static_cast<size_t>(ctas_ * threads_), 0);
     ready_.clear();
     for (int i = 0; i < ctas_ * threads_; ++i) {

@@ -37,7 +37,7 @@ run e2e_cuda env STRATA_E2E_PYTHON=python3 STRATA_BINARY="$PWD/build/cuda/strata
 run e2e_cuda_group env STRATA_DISTRIBUTED=1 STRATA_E2E_PYTHON=python3 STRATA_BINARY="$PWD/build/cuda/strata" \
   STRATA_E2E_SERVER_ARGS="--device cuda --dtype float32 --gpu-memory-utilization 0.04" \
   tests/e2e/run.sh -q -p no:cacheprovider tests/e2e/test_completions.py tests/e2e/test_golden.py tests/e2e/test_chat.py
-grep -hE "^(graph vs eager|Llama-3.1-8B shape)" "$log/test_gpu.log"
+grep -hE "^(graph vs eager|Llama-3.1-8B shape|sampling op)" "$log/test_gpu.log"
 echo "== summary"
 result[e2e_cuda]="${result[e2e_cuda]} $(tail -1 "$log/e2e_cuda.log")"
 result[e2e_cuda_group]="${result[e2e_cuda_group]} $(tail -1 "$log/e2e_cuda_group.log")"

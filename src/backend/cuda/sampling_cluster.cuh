@@ -78,7 +78,7 @@ __device__ __forceinline__ Best better_of(Best a, Best b) {
 struct Row {
   Shared& sh;
   float* s;  // [n] this CTA's part of the row (sanitized, penalized while sampling), shared memory
-  int n, lo, rank;
+  int n = 0, lo = 0, rank = 0;
   int mail_phase = 0, hist_phase = 0, list_phase = 0;
   float t = 0.0f, max = 0.0f, scaled_max = 0.0f;  // temperature, max logit, max / t
   uint64_t seed = 0;
@@ -89,7 +89,6 @@ __device__ __forceinline__ T shfl_xor_any(T v, int off) {
   static_assert(sizeof(T) % 4 == 0 && sizeof(T) <= 16);
   uint32_t w[sizeof(T) / 4];
   memcpy(w, &v, sizeof(T));
-#pragma unroll
   for (int k = 0; k < static_cast<int>(sizeof(T) / 4); ++k) w[k] = __shfl_xor_sync(kFull, w[k], off);
   T r;
   memcpy(&r, w, sizeof(T));

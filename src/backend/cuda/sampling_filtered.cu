@@ -14,6 +14,8 @@
 
 #include <cfloat>
 #include <climits>
+#include <map>
+#include <mutex>
 
 #include "backend/cuda/sampling_filtered.cuh"
 #include "backend/cuda/sampling_row.cuh"
@@ -42,12 +44,20 @@ cudaError_t sample_filtered(const float* logits, int64_t m, int64_t vocab, const
   if (m == 0) return cudaSuccess;
   const int slice = static_cast<int>(((vocab + kCluster - 1) / kCluster + 3) / 4 * 4);
   const size_t smem = static_cast<size_t>(slice) * sizeof(float);
-  static size_t configured = 0;  // the dynamic shared memory the kernel is allowed so far
-  if (smem > configured) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(sample_filtered_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-    configured = smem;
+  {
+    // The dynamic shared memory the kernel is allowed so far, per device (ranks of one process may
+    // drive several GPUs from several threads).
+    static std::mutex mu;
+    static std::map<int, size_t> configured;
+    int device = 0;
+    if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
+    std::lock_guard<std::mutex> lock(mu);
+    if (smem > configured[device]) {
+      const cudaError_t e = cudaFuncSetAttribute(sample_filtered_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 static_cast<int>(smem));
+      if (e != cudaSuccess) return e;
+      configured[device] = smem;
+    }
   }
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(kCluster, static_cast<unsigned>(m));
