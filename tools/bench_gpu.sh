@@ -23,8 +23,10 @@ want() { [[ " ${what[*]} " == *" $1 "* ]]; }
 dir=$(mktemp -d)
 td=$STRATA_TESTDATA_DIR
 cp "$td/llama3-hf-configs/Llama-3.1-8B.config.json" "$dir/config.json"
-# No generation_config.json: requests sample at the API defaults (temperature 1, no top-p), drawn on
-# the GPU. (Llama 3.1's file sets top_p 0.9, which strata still samples on the host: see docs/perf.md.)
+# No generation_config.json: requests sample at the API defaults (temperature 1, no top-p). With
+# SERVE_SAMPLING=llama31 the server gets Llama 3.1's generation_config.json (temperature 0.6, top_p
+# 0.9) as its defaults; both are drawn on the GPU.
+[[ ${SERVE_SAMPLING:-} == llama31 ]] && echo '{"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "temperature": 0.6, "top_p": 0.9}' >"$dir/generation_config.json"
 gunzip -c "$td/hf-tokenizers/llama-3.1-instruct/tokenizer.json.gz" >"$dir/tokenizer.json"
 cp "$td/hf-tokenizers/llama-3.1-instruct/tokenizer_config.json" "$dir/"
 
@@ -54,6 +56,11 @@ if want decode; then
   echo "$r"
   tps=$(sed -nE 's/.* ([0-9.]+) output tokens\/s.*/\1/p' <<<"$r")
   summary+=("batch-1 decode 128 in/256 out: $tps tok/s = $(python3 -c "print(f'{$tps/$roof:.3f}')") of roofline $roof tok/s")
+  # The same through the parallel group's path (a 1-rank group: rank thread, NCCL, step codec).
+  r=$(STRATA_DISTRIBUTED=1 build/cuda/strata bench throughput "${common[@]}" --max-model-len 4096 --num-prompts 1 \
+      --input-len 128 --output-len 256 2>"$out/decode_group.log")
+  gtps=$(sed -nE 's/.* ([0-9.]+) output tokens\/s.*/\1/p' <<<"$r")
+  summary+=("batch-1 decode, 1-rank group path: $gtps tok/s = $(python3 -c "print(f'{$gtps/$roof:.3f}')") of roofline")
 fi
 
 if want prefill; then

@@ -79,7 +79,9 @@ STRATA_HOST_DEVICE inline float float_of(uint32_t u) {
 }
 
 // A logit as the sampler reads it: NaN is -inf, -0 is +0 (so that equal values have equal keys).
-STRATA_HOST_DEVICE inline float sanitize(float v) { return v != v ? -INFINITY : add(v, 0.0f); }
+STRATA_HOST_DEVICE inline float sanitize(float v) {
+  return v != v ? -INFINITY : add(v, 0.0f);
+}
 
 // Order-preserving image of a (sanitized) float: a < b exactly when key(a) < key(b).
 STRATA_HOST_DEVICE inline uint32_t order_key(float v) {
@@ -115,7 +117,9 @@ STRATA_HOST_DEVICE inline float relative_weight(float v, float t, float scaled_m
 }
 // top_p's mass of a token: its relative weight in units of 2^-40 (a vocabulary below 2^23 tokens sums
 // below 2^63).
-STRATA_HOST_DEVICE inline uint64_t fixed_weight(float w) { return static_cast<uint64_t>(mul(w, 1099511627776.0f)); }
+STRATA_HOST_DEVICE inline uint64_t fixed_weight(float w) {
+  return static_cast<uint64_t>(mul(w, 1099511627776.0f));
+}
 // The running mass top_p's crossing token reaches: top_p of the total, at least 1.
 STRATA_HOST_DEVICE inline uint64_t top_p_target(float top_p, uint64_t total) {
   const uint64_t t = static_cast<uint64_t>(static_cast<double>(top_p) * static_cast<double>(total));
@@ -143,7 +147,9 @@ STRATA_HOST_DEVICE inline float gumbel_key(float v, float t, uint64_t seed, int6
 // the maximum can never have the largest key (the most likely token is always kept), so its noise is
 // not computed.
 inline constexpr float kGumbelSkip = 20.0f;
-STRATA_HOST_DEVICE inline bool may_win(float v, float max, float t) { return sub(max, v) <= mul(kGumbelSkip, t); }
+STRATA_HOST_DEVICE inline bool may_win(float v, float max, float t) {
+  return sub(max, v) <= mul(kGumbelSkip, t);
+}
 
 }  // namespace sampling
 }  // namespace strata

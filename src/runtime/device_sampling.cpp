@@ -12,7 +12,9 @@ namespace {
 
 constexpr int64_t kLogprobWidth = 1 + kMaxSampleLogprobs;
 constexpr size_t kAlign = 256;
-size_t aligned(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+size_t aligned(size_t v) {
+  return (v + kAlign - 1) / kAlign * kAlign;
+}
 
 bool has_penalties(const DeviceSamplingParams& s) {
   return s.repetition_penalty != 1.0f || s.frequency_penalty != 0.0f || s.presence_penalty != 0.0f;
@@ -110,7 +112,8 @@ void DeviceSampling::sample(const TensorView& logits, std::span<const SeqChunk* 
       ensure(in_, DType::kU8, m * 12);
       char* base = in_.data<char>();
       backend_.copy_from_host(staging_.data(), TensorView{base, DType::kU8, {m * 12}});
-      backend_.sample_rows(logits, TensorView{base + m * 8, DType::kF32, {m}}, TensorView{base, DType::kI64, {m}}, ids);
+      backend_.sample_rows(logits, TensorView{base + m * 8, DType::kF32, {m}},
+                           TensorView{base, DType::kI64, {m}}, ids);
     } else {
       backend_.argmax_rows(logits, ids);
     }
@@ -131,7 +134,8 @@ void DeviceSampling::sample(const TensorView& logits, std::span<const SeqChunk* 
   staging_.resize(total);
   std::memcpy(staging_.data(), params_.data(), static_cast<size_t>(m) * sizeof(SamplingRowParams));
   std::memcpy(staging_.data() + params_bytes, offsets_.data(), offsets_.size() * 4);
-  if (!entries_.empty()) std::memcpy(staging_.data() + params_bytes + offsets_bytes, entries_.data(), entries_.size() * 4);
+  if (!entries_.empty())
+    std::memcpy(staging_.data() + params_bytes + offsets_bytes, entries_.data(), entries_.size() * 4);
   ensure(in_, DType::kU8, static_cast<int64_t>(total));
   char* base = in_.data<char>();
   backend_.copy_from_host(staging_.data(), TensorView{base, DType::kU8, {static_cast<int64_t>(total)}});
@@ -139,11 +143,12 @@ void DeviceSampling::sample(const TensorView& logits, std::span<const SeqChunk* 
   int32_t* out = out_.data<int32_t>();
   const TensorView lp_ids{out + m, DType::kI32, {m, kLogprobWidth}};
   const TensorView lp{out + m + m * kLogprobWidth, DType::kF32, {m, kLogprobWidth}};
-  backend_.sample_filtered(logits, TensorView{base, DType::kU8, {m, static_cast<int64_t>(sizeof(SamplingRowParams))}},
-                           TensorView{base + params_bytes, DType::kI32, {m + 1}},
-                           TensorView{num_entries > 0 ? base + params_bytes + offsets_bytes : nullptr, DType::kI32,
-                                      {num_entries, 2}},
-                           ids, lp_ids, lp);
+  backend_.sample_filtered(
+      logits, TensorView{base, DType::kU8, {m, static_cast<int64_t>(sizeof(SamplingRowParams))}},
+      TensorView{base + params_bytes, DType::kI32, {m + 1}},
+      TensorView{
+          num_entries > 0 ? base + params_bytes + offsets_bytes : nullptr, DType::kI32, {num_entries, 2}},
+      ids, lp_ids, lp);
   const int64_t back = any_logprobs ? m * (1 + 2 * kLogprobWidth) : m;
   host_out_.resize(static_cast<size_t>(back));
   backend_.copy_to_host(TensorView{out, DType::kI32, {back}}, host_out_.data());

@@ -40,14 +40,30 @@ struct alignas(16) float4 {
 struct alignas(16) ulonglong2 {
   unsigned long long x, y;
 };
-inline uint2 make_uint2(uint32_t x, uint32_t y) { return {x, y}; }
-inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
-inline float4 __ldcs(const float4* p) { return *p; }
-inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
-inline int min(int a, int b) { return a < b ? a : b; }
-inline int max(int a, int b) { return a > b ? a : b; }
-inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
-inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline uint2 make_uint2(uint32_t x, uint32_t y) {
+  return {x, y};
+}
+inline float4 make_float4(float x, float y, float z, float w) {
+  return {x, y, z, w};
+}
+inline float4 __ldcs(const float4* p) {
+  return *p;
+}
+inline int __clz(int x) {
+  return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x));
+}
+inline int min(int a, int b) {
+  return a < b ? a : b;
+}
+inline int max(int a, int b) {
+  return a > b ? a : b;
+}
+inline unsigned min(unsigned a, unsigned b) {
+  return a < b ? a : b;
+}
+inline unsigned max(unsigned a, unsigned b) {
+  return a > b ? a : b;
+}
 inline uint32_t atomicAdd(uint32_t* p, uint32_t v) {
   const uint32_t old = *p;
   *p += v;
@@ -119,7 +135,8 @@ class Cluster {
     active = outer;
     const bool all_done = std::all_of(fibers_.begin(), fibers_.end(), [](const Fiber& f) { return f.done; });
     if (failed_) throw std::runtime_error(failure_);
-    if (!all_done) throw std::runtime_error("deadlock: some threads wait at a barrier the others never reach");
+    if (!all_done)
+      throw std::runtime_error("deadlock: some threads wait at a barrier the others never reach");
   }
 
   // Barriers.
@@ -190,7 +207,9 @@ class Cluster {
 #define threadIdx (::emu::Cluster::active->current().thread)
 #define blockIdx (::emu::Cluster::active->current().block)
 
-inline void __syncthreads() { emu::Cluster::active->sync_block(); }
+inline void __syncthreads() {
+  emu::Cluster::active->sync_block();
+}
 
 // Lane l gets the word of lane l ^ off (xor) or l - off (up; its own below off).
 template <typename T>
@@ -211,8 +230,12 @@ T emu_shuffle(T v, int off, bool up) {
   c.sync_warp();
   return r;
 }
-inline uint32_t __shfl_xor_sync(unsigned, uint32_t v, int off) { return emu_shuffle(v, off, false); }
-inline unsigned long long __shfl_up_sync(unsigned, unsigned long long v, int off) { return emu_shuffle(v, off, true); }
+inline uint32_t __shfl_xor_sync(unsigned, uint32_t v, int off) {
+  return emu_shuffle(v, off, false);
+}
+inline unsigned long long __shfl_up_sync(unsigned, unsigned long long v, int off) {
+  return emu_shuffle(v, off, true);
+}
 
 namespace cooperative_groups {
 struct cluster_group {
@@ -227,5 +250,7 @@ struct cluster_group {
   }
   static unsigned block_rank() { return blockIdx.x; }
 };
-inline cluster_group this_cluster() { return {}; }
+inline cluster_group this_cluster() {
+  return {};
+}
 }  // namespace cooperative_groups

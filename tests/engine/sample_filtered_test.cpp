@@ -56,8 +56,9 @@ OneRow run_one(Backend& b, std::vector<float> row, const SamplingRowParams& p) {
   std::vector<float> lp(w, -7.0f);
   SamplingRowParams params = p;
   b.sample_filtered({row.data(), DType::kF32, {1, v}}, {&params, DType::kU8, {1, sizeof(params)}},
-                    {offsets.data(), DType::kI32, {2}}, {nullptr, DType::kI32, {0, 2}}, {ids.data(), DType::kI32, {1}},
-                    {lp_ids.data(), DType::kI32, {1, w}}, {lp.data(), DType::kF32, {1, w}});
+                    {offsets.data(), DType::kI32, {2}}, {nullptr, DType::kI32, {0, 2}},
+                    {ids.data(), DType::kI32, {1}}, {lp_ids.data(), DType::kI32, {1, w}},
+                    {lp.data(), DType::kF32, {1, w}});
   return {ids[0], lp_ids, lp};
 }
 
@@ -71,7 +72,8 @@ TEST(SampleFiltered, KeptSetEqualsTheSamplers) {
         const auto row = row_of(kind, vocab, gen);
         SamplingParams s;
         const float temps[] = {0.0f, 0.3f, 0.7f, 1.0f, 1.6f};
-        const int32_t ks[] = {0, 0, 1, 2, 3, 10, static_cast<int32_t>(vocab) - 1, static_cast<int32_t>(vocab)};
+        const int32_t ks[] = {
+            0, 0, 1, 2, 3, 10, static_cast<int32_t>(vocab) - 1, static_cast<int32_t>(vocab)};
         const float ps[] = {1.0f, 1.0f, 0.95f, 0.9f, 0.5f, 0.2f, 0.01f};
         const float min_ps[] = {0.0f, 0.0f, 0.05f, 0.3f};
         s.temperature = temps[gen() % 5];
@@ -176,7 +178,8 @@ TEST(SampleFiltered, RawLogprobsEqualLogprobsFor) {
         const size_t top = std::min<size_t>(static_cast<size_t>(n), vocab);
         ASSERT_EQ(want.top.size(), top);
         for (size_t j = 0; j < top; ++j) {
-          EXPECT_EQ(got.lp_ids[1 + j], want.top[j].token) << "kind " << kind << " vocab " << vocab << " j " << j;
+          EXPECT_EQ(got.lp_ids[1 + j], want.top[j].token)
+              << "kind " << kind << " vocab " << vocab << " j " << j;
           EXPECT_NEAR(got.lp[1 + j], want.top[j].logprob, 1e-5);
         }
         if (top < static_cast<size_t>(kMaxSampleLogprobs)) {
@@ -211,7 +214,8 @@ TEST(SampleFiltered, DrawsFollowTheRenormalizedDistribution) {
     for (size_t j = 0; j < row.size(); ++j) {
       const double expect = p[j] / z, got = count[j] / n;
       EXPECT_NEAR(got, expect, 5 * std::sqrt(expect * (1 - expect) / n) + 1e-9)
-          << "t " << c.t << " top_p " << c.top_p << " min_p " << c.min_p << " top_k " << c.top_k << " token " << j;
+          << "t " << c.t << " top_p " << c.top_p << " min_p " << c.min_p << " top_k " << c.top_k << " token "
+          << j;
     }
   }
 }
@@ -283,7 +287,8 @@ TEST(SampleFiltered, DeviceSamplingBuildsEntriesFromTheChunksTokenLists) {
   for (int64_t r = 0; r < m; ++r) {
     std::vector<float> row(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
     const std::vector<float> raw = row;
-    if (chunks[r].device_sample) sampler.process_logits(row, params[r], SamplingContext{prompts[r], outputs[r], {}});
+    if (chunks[r].device_sample)
+      sampler.process_logits(row, params[r], SamplingContext{prompts[r], outputs[r], {}});
     EXPECT_EQ(tokens[r], argmax(row)) << "row " << r;
     if (chunks[r].sampling.num_logprobs < 0 || !chunks[r].device_sample) {
       EXPECT_EQ(lps[r].token, -1) << "row " << r;

@@ -19,7 +19,7 @@
 namespace strata {
 namespace {
 
-namespace sc = cuda::sampling_cluster;
+namespace sc = cuda::sampling_emulated;  // sampling_cluster's code, compiled for the emulation
 constexpr int64_t kWidth = 1 + kMaxSampleLogprobs;
 
 // kind 0: continuous; 1: a coarse grid (ties); 2: three values (huge ties); 3: peaked.
@@ -29,10 +29,17 @@ std::vector<float> logits_of(int kind, int64_t vocab, std::mt19937_64& gen) {
   std::vector<float> v(static_cast<size_t>(vocab));
   for (float& x : v) {
     switch (kind) {
-      case 0: x = normal(gen); break;
-      case 1: x = 0.5f * static_cast<float>(grid(gen)); break;
-      case 2: x = 0.5f * static_cast<float>(three(gen)); break;
-      default: x = rare(gen) == 0 ? 6.0f + normal(gen) : normal(gen) - 3.0f;
+      case 0:
+        x = normal(gen);
+        break;
+      case 1:
+        x = 0.5f * static_cast<float>(grid(gen));
+        break;
+      case 2:
+        x = 0.5f * static_cast<float>(three(gen));
+        break;
+      default:
+        x = rare(gen) == 0 ? 6.0f + normal(gen) : normal(gen) - 3.0f;
     }
   }
   return v;
@@ -49,7 +56,8 @@ struct Out {
   std::vector<int32_t> ids, lp_ids;
   std::vector<float> lp;
   explicit Out(int64_t m)
-      : ids(static_cast<size_t>(m), -7), lp_ids(static_cast<size_t>(m * kWidth), -7),
+      : ids(static_cast<size_t>(m), -7),
+        lp_ids(static_cast<size_t>(m * kWidth), -7),
         lp(static_cast<size_t>(m * kWidth), -7.0f) {}
 };
 
@@ -74,10 +82,10 @@ Out run_emulated(const Batch& b, uint64_t seed) {
   const size_t shared_bytes = (sizeof(sc::Shared) + 15) / 16 * 16;
   emu::Cluster cluster(sc::kCluster, sc::kThreads, shared_bytes + static_cast<size_t>(slice) * 4, seed);
   const std::function<void(int, unsigned char*)> body = [&](int, unsigned char* smem) {
-    sc::sample_filtered_row(*reinterpret_cast<sc::Shared*>(smem), reinterpret_cast<float*>(smem + shared_bytes),
-                            b.logits.data(), b.vocab, slice, b.params.data(), b.offsets.data(),
-                            b.entries.empty() ? nullptr : b.entries.data(), o.ids.data(), o.lp_ids.data(),
-                            o.lp.data());
+    sc::sample_filtered_row(*reinterpret_cast<sc::Shared*>(smem),
+                            reinterpret_cast<float*>(smem + shared_bytes), b.logits.data(), b.vocab, slice,
+                            b.params.data(), b.offsets.data(), b.entries.empty() ? nullptr : b.entries.data(),
+                            o.ids.data(), o.lp_ids.data(), o.lp.data());
   };
   for (int64_t r = 0; r < b.m; ++r) cluster.run(static_cast<unsigned>(r), body);
   return o;
@@ -86,9 +94,9 @@ Out run_emulated(const Batch& b, uint64_t seed) {
 void expect_equal(const Batch& b, const Out& got, const Out& want) {
   for (int64_t r = 0; r < b.m; ++r) {
     const SamplingRowParams& p = b.params[r];
-    SCOPED_TRACE(::testing::Message() << "row " << r << " vocab " << b.vocab << " t " << p.temperature << " top_k "
-                                      << p.top_k << " top_p " << p.top_p << " min_p " << p.min_p << " rep "
-                                      << p.repetition_penalty << " logprobs " << p.num_logprobs);
+    SCOPED_TRACE(::testing::Message() << "row " << r << " vocab " << b.vocab << " t " << p.temperature
+                                      << " top_k " << p.top_k << " top_p " << p.top_p << " min_p " << p.min_p
+                                      << " rep " << p.repetition_penalty << " logprobs " << p.num_logprobs);
     EXPECT_EQ(got.ids[r], want.ids[r]);
     if (p.num_logprobs < 0) continue;
     EXPECT_EQ(got.lp_ids[r * kWidth], want.lp_ids[r * kWidth]) << "rank";
@@ -138,7 +146,8 @@ void add_row(Batch& b, int kind, const SamplingRowParams& p, std::mt19937_64& ge
       used[t] = 1;
       const uint32_t count = static_cast<uint32_t>(gen() % 4);
       b.entries.push_back(t);
-      b.entries.push_back(static_cast<int32_t>(count | (count == 0 || gen() % 2 ? sampling::kInPromptBit : 0u)));
+      b.entries.push_back(
+          static_cast<int32_t>(count | (count == 0 || gen() % 2 ? sampling::kInPromptBit : 0u)));
     }
   }
   b.offsets.push_back(static_cast<int32_t>(b.entries.size() / 2));
@@ -165,14 +174,13 @@ TEST(SamplingKernelEmulation, CrowdedBinsTiesAndDeepBoundaries) {
     int32_t top_k, logprobs;
   };
   const Case cases[] = {
-      {2, 1.0f, 0.3f, 0.0f, 0, -1},     // a tie of ~1300 split by id
-      {2, 1.0f, 1.0f, 0.0f, 100, -1},   // k-th inside a huge tie: all of it kept
-      {1, 1.0f, 0.9f, 0.0f, 0, 20},     // grid ties, top-20 with ties at the boundary
-      {0, 0.2f, 0.999f, 0.0f, 0, -1},   // boundary deep, in the tail bin
-      {0, 1.0f, 1.0f, 0.0f, 3000, -1},  // top_k far beyond the gather list
+      {2, 1.0f, 0.3f, 0.0f, 0, -1},      // a tie of ~1300 split by id
+      {2, 1.0f, 1.0f, 0.0f, 100, -1},    // k-th inside a huge tie: all of it kept
+      {1, 1.0f, 0.9f, 0.0f, 0, 20},      // grid ties, top-20 with ties at the boundary
+      {0, 0.2f, 0.999f, 0.0f, 0, -1},    // boundary deep, in the tail bin
+      {0, 1.0f, 1.0f, 0.0f, 3000, -1},   // top_k far beyond the gather list
       {3, 0.7f, 0.95f, 0.05f, 2500, 5},  // everything at once
-      {1, 1.5f, 0.6f, 0.0f, 700, 0},
-      {0, 1.0f, 0.5f, 0.1f, 0, 20},
+      {1, 1.5f, 0.6f, 0.0f, 700, 0},    {0, 1.0f, 0.5f, 0.1f, 0, 20},
   };
   for (const Case& c : cases) {
     Batch b;
@@ -201,10 +209,10 @@ TEST(SamplingKernelEmulation, ManySeedsAtHighTemperatureFindTheBoundaries) {
     int32_t top_k;
   };
   const Case cases[] = {
-      {0, 4.0f, 1.0f, 0.0f, 3},    {0, 4.0f, 1.0f, 0.0f, 40},   {0, 4.0f, 1.0f, 0.0f, 300},
-      {1, 4.0f, 1.0f, 0.0f, 7},    {2, 4.0f, 1.0f, 0.0f, 500},  {0, 2.0f, 0.3f, 0.0f, 0},
-      {0, 2.0f, 0.8f, 0.0f, 0},    {1, 3.0f, 0.5f, 0.0f, 0},    {2, 3.0f, 0.2f, 0.0f, 0},
-      {0, 3.0f, 0.7f, 0.0f, 60},   {0, 3.0f, 1.0f, 0.6f, 0},    {3, 0.5f, 0.9f, 0.0f, 0},
+      {0, 4.0f, 1.0f, 0.0f, 3},  {0, 4.0f, 1.0f, 0.0f, 40},  {0, 4.0f, 1.0f, 0.0f, 300},
+      {1, 4.0f, 1.0f, 0.0f, 7},  {2, 4.0f, 1.0f, 0.0f, 500}, {0, 2.0f, 0.3f, 0.0f, 0},
+      {0, 2.0f, 0.8f, 0.0f, 0},  {1, 3.0f, 0.5f, 0.0f, 0},   {2, 3.0f, 0.2f, 0.0f, 0},
+      {0, 3.0f, 0.7f, 0.0f, 60}, {0, 3.0f, 1.0f, 0.6f, 0},   {3, 0.5f, 0.9f, 0.0f, 0},
   };
   for (const Case& c : cases) {
     Batch b;

@@ -105,10 +105,12 @@ Out run_op(Backend& be, const Batch& b) {
   Tensor entries = be.alloc(DType::kI32, {std::max<int64_t>(n, 1), 2});
   if (n > 0) be.copy_from_host(b.entries.data(), TensorView{entries.data<void>(), DType::kI32, {n, 2}});
   Tensor ids = gputest::ints_to_backend(be, {m}, std::vector<int32_t>(static_cast<size_t>(m), -7));
-  Tensor lp_ids = gputest::ints_to_backend(be, {m, kWidth}, std::vector<int32_t>(static_cast<size_t>(m * kWidth), -7));
+  Tensor lp_ids =
+      gputest::ints_to_backend(be, {m, kWidth}, std::vector<int32_t>(static_cast<size_t>(m * kWidth), -7));
   Tensor lp = gputest::poisoned(be, DType::kF32, {m, kWidth});
   be.sample_filtered(logits.view(), TensorView{params.data<void>(), DType::kU8, {m, 40}}, offsets.view(),
-                     TensorView{entries.data<void>(), DType::kI32, {n, 2}}, ids.view(), lp_ids.view(), lp.view());
+                     TensorView{entries.data<void>(), DType::kI32, {n, 2}}, ids.view(), lp_ids.view(),
+                     lp.view());
   return {gputest::download_raw<int32_t>(be, ids.view()), gputest::download_raw<int32_t>(be, lp_ids.view()),
           gputest::download(be, lp.view())};
 }
@@ -118,9 +120,9 @@ int compare(const Batch& b, const Out& gpu, const Out& cpu) {
   int flips = 0;
   for (int64_t r = 0; r < b.m; ++r) {
     const SamplingRowParams& p = b.params[r];
-    SCOPED_TRACE(::testing::Message() << "row " << r << " t " << p.temperature << " top_k " << p.top_k << " top_p "
-                                      << p.top_p << " min_p " << p.min_p << " rep " << p.repetition_penalty
-                                      << " logprobs " << p.num_logprobs);
+    SCOPED_TRACE(::testing::Message() << "row " << r << " t " << p.temperature << " top_k " << p.top_k
+                                      << " top_p " << p.top_p << " min_p " << p.min_p << " rep "
+                                      << p.repetition_penalty << " logprobs " << p.num_logprobs);
     const int32_t g = gpu.ids[r], c = cpu.ids[r];
     if (g != c) {
       // Allowed only as a near-tie of the Gumbel keys of two kept tokens.
@@ -193,11 +195,12 @@ TEST(SamplingParity, SampleFilteredKeptSetsOverManySeeds) {
     float t, top_p, min_p;
     int32_t top_k;
   };
-  for (const Case& c : {Case{0, 1.0f, 0.9f, 0.0f, 0}, Case{0, 1.0f, 1.0f, 0.0f, 600}, Case{3, 1.0f, 0.3f, 0.0f, 0},
-                        Case{3, 1.0f, 1.0f, 0.0f, 100}, Case{2, 0.7f, 0.95f, 0.05f, 40}, Case{0, 0.5f, 0.5f, 0.3f, 0},
-                        Case{1, 1.0f, 0.99f, 0.0f, 0}, Case{0, 2.0f, 0.999f, 0.0f, 31000}}) {
-    SCOPED_TRACE(::testing::Message() << "kind " << c.kind << " t " << c.t << " top_p " << c.top_p << " min_p "
-                                      << c.min_p << " top_k " << c.top_k);
+  for (const Case& c :
+       {Case{0, 1.0f, 0.9f, 0.0f, 0}, Case{0, 1.0f, 1.0f, 0.0f, 600}, Case{3, 1.0f, 0.3f, 0.0f, 0},
+        Case{3, 1.0f, 1.0f, 0.0f, 100}, Case{2, 0.7f, 0.95f, 0.05f, 40}, Case{0, 0.5f, 0.5f, 0.3f, 0},
+        Case{1, 1.0f, 0.99f, 0.0f, 0}, Case{0, 2.0f, 0.999f, 0.0f, 31000}}) {
+    SCOPED_TRACE(::testing::Message() << "kind " << c.kind << " t " << c.t << " top_p " << c.top_p
+                                      << " min_p " << c.min_p << " top_k " << c.top_k);
     const auto row = logits_of(c.kind, vocab, env.rng);
     Batch b;
     b.m = m;
@@ -228,7 +231,8 @@ TEST(SamplingParity, SampleFilteredTiming) {
     host.insert(host.end(), row.begin(), row.end());
   }
   Tensor logits = gputest::to_backend(gpu, DType::kF32, {m, vocab}, host);
-  Tensor offsets = gputest::ints_to_backend(gpu, {m + 1}, std::vector<int32_t>(static_cast<size_t>(m + 1), 0));
+  Tensor offsets =
+      gputest::ints_to_backend(gpu, {m + 1}, std::vector<int32_t>(static_cast<size_t>(m + 1), 0));
   Tensor entries = gpu.alloc(DType::kI32, {1, 2});
   Tensor ids = gpu.alloc(DType::kI32, {m}), lp_ids = gpu.alloc(DType::kI32, {m, kWidth});
   Tensor lp = gpu.alloc(DType::kF32, {m, kWidth});
@@ -260,7 +264,8 @@ TEST(SamplingParity, SampleFilteredTiming) {
     gpu.copy_from_host(p.data(), params.view());
     const double us = time_us([&] {
       gpu.sample_filtered(logits.view(), TensorView{params.data<void>(), DType::kU8, {m, 40}}, offsets.view(),
-                          TensorView{entries.data<void>(), DType::kI32, {0, 2}}, ids.view(), lp_ids.view(), lp.view());
+                          TensorView{entries.data<void>(), DType::kI32, {0, 2}}, ids.view(), lp_ids.view(),
+                          lp.view());
     });
     std::printf("sampling op %s, %lld x %lld: %.1f us\n", c.name, static_cast<long long>(m),
                 static_cast<long long>(vocab), us);

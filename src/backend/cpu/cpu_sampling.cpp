@@ -26,7 +26,9 @@ struct Candidate {
 };
 
 // Most likely first; lower id first on ties.
-bool before(const Candidate& a, const Candidate& b) { return a.v > b.v || (a.v == b.v && a.id < b.id); }
+bool before(const Candidate& a, const Candidate& b) {
+  return a.v > b.v || (a.v == b.v && a.id < b.id);
+}
 
 int32_t argmax(std::span<const float> row) {
   int32_t best = 0;
@@ -49,7 +51,8 @@ size_t crossing(std::vector<Candidate>& c, uint64_t target) {
   size_t done = 0, chunk = 256;
   while (done < c.size()) {
     const size_t end = std::min(c.size(), done + chunk);
-    const auto first = c.begin() + static_cast<std::ptrdiff_t>(done), last = c.begin() + static_cast<std::ptrdiff_t>(end);
+    const auto first = c.begin() + static_cast<std::ptrdiff_t>(done),
+               last = c.begin() + static_cast<std::ptrdiff_t>(end);
     if (end < c.size()) std::nth_element(first, last, c.end(), before);
     std::sort(first, last, before);
     for (size_t i = done; i < end; ++i) {
@@ -70,7 +73,9 @@ Kept kept_set(std::span<const float> row, const SamplingRowParams& p, std::vecto
   const float max = max_of(row);
   if (!(max > -INFINITY)) return Kept::kTokenZero;
   const int64_t vocab = static_cast<int64_t>(row.size());
-  const bool use_k = p.top_k > 0 && p.top_k < vocab, use_p = p.top_p < 1.0f, use_min = p.min_p > 0.0f;
+  const bool use_k = p.top_k > 0 && p.top_k < vocab;
+  const bool use_p = p.top_p < 1.0f;
+  const bool use_min = p.min_p > 0.0f;
   if (!use_k && !use_p && !use_min) return Kept::kAll;
   float kth = -INFINITY;
   if (use_k) {
@@ -105,25 +110,28 @@ void penalized_row(std::span<const float> raw, const SamplingRowParams& p, std::
   for (size_t e = 0; e + 1 < entries.size(); e += 2) {
     const int32_t token = entries[e];
     const uint32_t word = static_cast<uint32_t>(entries[e + 1]);
-    STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < raw.size(), "penalty entry token {} outside the "
-                 "vocabulary of {}", token, raw.size());
+    STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < raw.size(),
+                 "penalty entry token {} outside the vocabulary of {}", token, raw.size());
     float& l = row[static_cast<size_t>(token)];
-    l = penalize(l, word & ~kInPromptBit, (word & kInPromptBit) != 0, p.repetition_penalty, p.frequency_penalty,
-                 p.presence_penalty);
+    l = penalize(l, word & ~kInPromptBit, (word & kInPromptBit) != 0, p.repetition_penalty,
+                 p.frequency_penalty, p.presence_penalty);
   }
 }
 
 std::vector<int32_t> kept_tokens(std::span<const float> row, const SamplingRowParams& p) {
   std::vector<Candidate> kept;
   switch (kept_set(row, p, kept)) {
-    case Kept::kArgmax: return {argmax(row)};
-    case Kept::kTokenZero: return {0};
+    case Kept::kArgmax:
+      return {argmax(row)};
+    case Kept::kTokenZero:
+      return {0};
     case Kept::kAll: {
       std::vector<int32_t> all(row.size());
       std::iota(all.begin(), all.end(), 0);
       return all;
     }
-    case Kept::kList: break;
+    case Kept::kList:
+      break;
   }
   std::vector<int32_t> ids;
   for (const Candidate& c : kept) ids.push_back(c.id);
@@ -155,8 +163,8 @@ int32_t draw(std::span<const float> row, const SamplingRowParams& p) {
 
 Logprobs raw_logprobs(std::span<const float> raw, int32_t token, int num_top) {
   const size_t vocab = raw.size();
-  STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < vocab, "token {} outside the vocabulary of {}", token,
-               vocab);
+  STRATA_CHECK(token >= 0 && static_cast<size_t>(token) < vocab, "token {} outside the vocabulary of {}",
+               token, vocab);
   float max = -INFINITY;
   for (float v : raw) max = std::max(max, sanitize(v));
   double sum = 0.0;  // as logprobs_for: f32 exponentials, an f64 sum
@@ -191,14 +199,16 @@ Logprobs raw_logprobs(std::span<const float> raw, int32_t token, int num_top) {
 
 }  // namespace cpu_sampling
 
-void CpuBackend::sample_filtered(const TensorView& logits, const TensorView& params, const TensorView& offsets,
-                                 const TensorView& entries, const TensorView& ids, const TensorView& logprob_ids,
-                                 const TensorView& logprobs) {
+void CpuBackend::sample_filtered(const TensorView& logits, const TensorView& params,
+                                 const TensorView& offsets, const TensorView& entries, const TensorView& ids,
+                                 const TensorView& logprob_ids, const TensorView& logprobs) {
   const int64_t m = ids.numel(), vocab = logits.shape.back();
-  STRATA_CHECK(logits.dtype == DType::kF32 && logits.numel() >= m * vocab, "sample_filtered: logits {} {} for {} rows",
-               dtype_name(logits.dtype), shape_str(logits.shape), m);
-  STRATA_CHECK(params.nbytes() >= static_cast<size_t>(m) * sizeof(SamplingRowParams) && offsets.numel() >= m + 1,
-               "sample_filtered: params / offsets for {} rows", m);
+  STRATA_CHECK(logits.dtype == DType::kF32 && logits.numel() >= m * vocab,
+               "sample_filtered: logits {} {} for {} rows", dtype_name(logits.dtype), shape_str(logits.shape),
+               m);
+  STRATA_CHECK(
+      params.nbytes() >= static_cast<size_t>(m) * sizeof(SamplingRowParams) && offsets.numel() >= m + 1,
+      "sample_filtered: params / offsets for {} rows", m);
   constexpr int64_t kWidth = 1 + kMaxSampleLogprobs;
   const int32_t* off = offsets.as<int32_t>();
   const int32_t* ent = m > 0 && off[m] > 0 ? entries.as<int32_t>() : nullptr;

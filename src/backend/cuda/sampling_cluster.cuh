@@ -22,7 +22,15 @@
 
 #include "backend/sampling_math.h"
 
-namespace strata::cuda::sampling_cluster {
+// The emulation compiles this code for the host under its own namespace, so that nothing it defines
+// meets the CUDA build's host-side stubs of the same functions at link time.
+#ifdef STRATA_CUDA_EMULATION
+#define STRATA_SAMPLING_NAMESPACE sampling_emulated
+#else
+#define STRATA_SAMPLING_NAMESPACE sampling_cluster
+#endif
+
+namespace strata::cuda::STRATA_SAMPLING_NAMESPACE {
 
 namespace cg = cooperative_groups;
 using namespace ::strata::sampling;
@@ -34,14 +42,20 @@ constexpr int kThreads = STRATA_SAMPLING_THREADS;
 constexpr int kThreads = 256;
 #endif
 constexpr int kWarps = kThreads / 32;
-constexpr int kBins = 4 * kThreads;     // histogram bins, 4 per thread
-constexpr int kGather = 2 * kThreads;   // the most tokens gathered and sorted in one CTA
+constexpr int kBins = 4 * kThreads;            // histogram bins, 4 per thread
+constexpr int kGather = 2 * kThreads;          // the most tokens gathered and sorted in one CTA
 constexpr float kBinsPerUnit = kBins / 32.0f;  // first-level bins per logit (per temperature, masses):
                                                // the last bin starts 32 below the maximum
-constexpr int bits_of_count(int v) { return v <= 1 ? 0 : 1 + bits_of_count(v / 2); }
+constexpr int bits_of_count(int v) {
+  return v <= 1 ? 0 : 1 + bits_of_count(v / 2);
+}
 constexpr int kBinBits = bits_of_count(kBins);
 static_assert(kThreads >= 32 && (kThreads & (kThreads - 1)) == 0 && kBins == 1 << kBinBits);
 constexpr unsigned kFull = 0xffffffffu;
+// draw_pass's table of Gumbel noise cut-offs: entry i for a needed noise of kCutMin + i / kCutPerUnit.
+constexpr int kCutTable = 1280;
+constexpr float kCutMin = -3.0f, kCutPerUnit = 64.0f;
+constexpr float kNoiseMax = 16.7f;  // above every Gumbel noise (at most 16.64)
 
 struct Mail {  // one CTA's part of an exchange
   float f[4];
@@ -63,6 +77,7 @@ struct Shared {
   uint32_t walk_count, walk_count_through;
   unsigned long long walk_above;
   int32_t found_id;
+  int32_t gumbel_cut[kCutTable];  // the largest noise index (bits >> 41) whose noise stays below the entry's
 };
 
 struct Best {
@@ -172,8 +187,10 @@ __device__ inline Walk walk(Row& r, int hp, bool mass, unsigned long long base, 
     const uint4 c = *reinterpret_cast<const uint4*>(cluster.map_shared_rank(&sh.hist_count[hp][b0], k));
     cnt[0] += c.x, cnt[1] += c.y, cnt[2] += c.z, cnt[3] += c.w;
     if (mass) {
-      const ulonglong2 a = *reinterpret_cast<const ulonglong2*>(cluster.map_shared_rank(&sh.hist_mass[hp][b0], k));
-      const ulonglong2 b = *reinterpret_cast<const ulonglong2*>(cluster.map_shared_rank(&sh.hist_mass[hp][b0 + 2], k));
+      const ulonglong2 a =
+          *reinterpret_cast<const ulonglong2*>(cluster.map_shared_rank(&sh.hist_mass[hp][b0], k));
+      const ulonglong2 b =
+          *reinterpret_cast<const ulonglong2*>(cluster.map_shared_rank(&sh.hist_mass[hp][b0 + 2], k));
       w[0] += a.x, w[1] += a.y, w[2] += b.x, w[3] += b.y;
     }
   }
@@ -208,7 +225,9 @@ __device__ inline Walk walk(Row& r, int hp, bool mass, unsigned long long base, 
   return out;
 }
 
-__device__ __forceinline__ bool sorts_before(uint2 a, uint2 b) { return a.x > b.x || (a.x == b.x && a.y < b.y); }
+__device__ __forceinline__ bool sorts_before(uint2 a, uint2 b) {
+  return a.x > b.x || (a.x == b.x && a.y < b.y);
+}
 
 // Gathers the cluster's tokens that satisfy in(i, v, key): when there are at most kGather, fills
 // sh.sorted[0, n) with them in (key desc, id asc) order (the same in every CTA) and returns n;
@@ -269,7 +288,8 @@ template <class Weight>
 __device__ int scan_list(Row& r, int n, Weight weight, unsigned long long base, unsigned long long target) {
   Shared& sh = r.sh;
   const int p0 = 2 * threadIdx.x;
-  const unsigned long long w0 = p0 < n ? weight(sh.sorted[p0]) : 0, w1 = p0 + 1 < n ? weight(sh.sorted[p0 + 1]) : 0;
+  const unsigned long long w0 = p0 < n ? weight(sh.sorted[p0]) : 0,
+                           w1 = p0 + 1 < n ? weight(sh.sorted[p0 + 1]) : 0;
   unsigned long long total = 0;
   const unsigned long long c0 = base + block_exclusive_scan(sh, w0 + w1, total), c1 = c0 + w0, c2 = c1 + w1;
   if (threadIdx.x == 0) sh.pick = n > 0 ? n - 1 : 0;
@@ -298,8 +318,10 @@ __device__ int32_t qth_id(Row& r, In in, unsigned long long q) {
   unsigned long long before = 0;
   int owner = -1;
   for (int k = 0; k < kCluster && owner < 0; ++k) {
-    if (q <= before + sh.got[k].u[0]) owner = k;
-    else before += sh.got[k].u[0];
+    if (q <= before + sh.got[k].u[0])
+      owner = k;
+    else
+      before += sh.got[k].u[0];
   }
   if (threadIdx.x == 0) sh.found_id = -1;
   __syncthreads();
@@ -341,7 +363,9 @@ __device__ Sel select(Row& r, Pred pred, bool mass, unsigned long long k_target,
   auto weight_of = [=](float v) -> unsigned long long {
     return mass ? fixed_weight(relative_weight(v, t, scaled_max)) : 1ull;
   };
-  auto bin0 = [=](float v) { return static_cast<int>(fminf(mul(sub(ref, v), scale), static_cast<float>(kBins - 1))); };
+  auto bin0 = [=](float v) {
+    return static_cast<int>(fminf(mul(sub(ref, v), scale), static_cast<float>(kBins - 1)));
+  };
   auto unit = [=](uint2 e) { return weight_of(key_value(e.x)); };
   auto clear = [&](int hp) {
     for (int b = threadIdx.x; b < kBins; b += kThreads) sh.hist_count[hp][b] = 0, sh.hist_mass[hp][b] = 0;
@@ -436,4 +460,4 @@ __device__ Sel select(Row& r, Pred pred, bool mass, unsigned long long k_target,
   }
 }
 
-}  // namespace strata::cuda::sampling_cluster
+}  // namespace strata::cuda::STRATA_SAMPLING_NAMESPACE

@@ -32,15 +32,15 @@ __global__ void __launch_bounds__(kThreads, 2)
                            float* logprobs) {
   extern __shared__ float4 slice_mem[];
   __shared__ Shared sh;
-  sample_filtered_row(sh, reinterpret_cast<float*>(slice_mem), logits, vocab, slice, params, offsets, entries, ids,
-                      logprob_ids, logprobs);
+  sample_filtered_row(sh, reinterpret_cast<float*>(slice_mem), logits, vocab, slice, params, offsets, entries,
+                      ids, logprob_ids, logprobs);
 }
 
 }  // namespace
 
 cudaError_t sample_filtered(const float* logits, int64_t m, int64_t vocab, const SamplingRowParams* params,
-                            const int32_t* offsets, const int32_t* entries, int32_t* ids, int32_t* logprob_ids,
-                            float* logprobs, cudaStream_t stream) {
+                            const int32_t* offsets, const int32_t* entries, int32_t* ids,
+                            int32_t* logprob_ids, float* logprobs, cudaStream_t stream) {
   if (m == 0) return cudaSuccess;
   const int slice = static_cast<int>(((vocab + kCluster - 1) / kCluster + 3) / 4 * 4);
   const size_t smem = static_cast<size_t>(slice) * sizeof(float);
@@ -53,8 +53,8 @@ cudaError_t sample_filtered(const float* logits, int64_t m, int64_t vocab, const
     if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
     std::lock_guard<std::mutex> lock(mu);
     if (smem > configured[device]) {
-      const cudaError_t e = cudaFuncSetAttribute(sample_filtered_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(smem));
+      const cudaError_t e = cudaFuncSetAttribute(
+          sample_filtered_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
       if (e != cudaSuccess) return e;
       configured[device] = smem;
     }

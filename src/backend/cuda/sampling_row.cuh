@@ -6,8 +6,7 @@
 
 #include "backend/cuda/sampling_cluster.cuh"
 
-namespace strata::cuda::sampling_cluster {
-
+namespace strata::cuda::STRATA_SAMPLING_NAMESPACE {
 
 constexpr int kLogprobWidth = 1 + kMaxSampleLogprobs;
 
@@ -34,16 +33,47 @@ __device__ __forceinline__ void online(float v, float& m, float& s) {
   }
 }
 
-__device__ inline int32_t finish_best(Best b) { return b.id == INT_MAX ? 0 : b.id; }
+__device__ inline int32_t finish_best(Best b) {
+  return b.id == INT_MAX ? 0 : b.id;
+}
 
-// Gumbel-max over the CTA's tokens that kept(i, v, key) admits, then over the cluster.
+// sh.gumbel_cut[i] = a noise index k (the top 23 bits of splitmix64, core/gumbel.h) at or below which
+// the noise is below kCutMin + i / kCutPerUnit: the largest such k, less 2 for the rounding of this
+// f32 computation (u of index k is (k + 0.5) / 2^23; the noise is at most `need` exactly when u <=
+// exp(-exp(-need)), taken as 1 - expm1 for u near 1), and with 1e-3 off `need` for logf's rounding.
+__device__ inline void fill_gumbel_cut(Shared& sh) {
+  for (int i = threadIdx.x; i < kCutTable; i += kThreads) {
+    const float need = kCutMin + static_cast<float>(i) / kCutPerUnit - 1e-3f;
+    const float e = expf(-need);
+    const float scaled_u = need <= 0.0f ? expf(-e) * 8388608.0f : 8388608.0f + expm1f(-e) * 8388608.0f;
+    const float k = floorf(scaled_u - 0.5f) - 2.0f;
+    sh.gumbel_cut[i] = k < 0.0f ? -1 : static_cast<int32_t>(fminf(k, 8388607.0f));
+  }
+  __syncthreads();
+}
+
+// Gumbel-max over the CTA's tokens that kept(i, v, key) admits, then over the cluster. Exact, but
+// most tokens skip the noise's two logarithms: a thread's best key starts at the row's argmax token's
+// (always kept), and a token whose noise index lies at or below the cut-off for the noise it would
+// need to beat that best (with a margin for v * (1 / t) against v / t) cannot win.
 template <class Kept>
-__device__ int32_t draw_pass(Row& r, Kept kept) {
-  Best best{-INFINITY, INT_MAX};
+__device__ int32_t draw_pass(Row& r, int32_t first, Kept kept) {
+  fill_gumbel_cut(r.sh);
+  const float inv_t = 1.0f / r.t;
+  Best best{gumbel_key(r.max, r.t, r.seed, first), first};
   for (int i = threadIdx.x; i < r.n; i += kThreads) {
     const float v = r.s[i];
-    if (!may_win(v, r.max, r.t) || !kept(i, v, order_key(v))) continue;
-    best = better_of(best, {gumbel_key(v, r.t, r.seed, r.lo + i), r.lo + i});
+    const float scaled = v * inv_t;
+    const float need = best.v - scaled - (0.01f + 1e-6f * fabsf(scaled));
+    if (!(need < kNoiseMax)) continue;  // beyond any noise (also -inf logits)
+    const int32_t j = r.lo + i;
+    const uint64_t bits = splitmix64(r.seed + static_cast<uint64_t>(j));
+    if (need >= kCutMin) {
+      const int at = min(static_cast<int>((need - kCutMin) * kCutPerUnit), kCutTable - 1);
+      if (static_cast<int32_t>(bits >> 41) <= r.sh.gumbel_cut[at]) continue;
+    }
+    if (!kept(i, v, order_key(v))) continue;
+    best = better_of(best, {v / r.t + gumbel_from_bits(bits), j});  // gumbel_key's expression
   }
   best = block_reduce(r.sh, best, [](Best a, Best b) { return better_of(a, b); });
   Mail mine{};
@@ -51,7 +81,8 @@ __device__ int32_t draw_pass(Row& r, Kept kept) {
   mine.u[0] = static_cast<uint32_t>(best.id);
   exchange(r, mine);
   Best all{-INFINITY, INT_MAX};
-  for (int k = 0; k < kCluster; ++k) all = better_of(all, {r.sh.got[k].f[0], static_cast<int32_t>(r.sh.got[k].u[0])});
+  for (int k = 0; k < kCluster; ++k)
+    all = better_of(all, {r.sh.got[k].f[0], static_cast<int32_t>(r.sh.got[k].u[0])});
   return finish_best(all);
 }
 
@@ -69,10 +100,12 @@ __device__ int32_t draw_list(Row& r, int end, Kept kept) {
 }
 
 // The token of a row with temperature > 0 and a finite maximum.
-__device__ int32_t sample(Row& r, const SamplingRowParams& p, int64_t vocab) {
-  const bool use_k = p.top_k > 0 && p.top_k < vocab, use_p = p.top_p < 1.0f, use_min = p.min_p > 0.0f;
+__device__ inline int32_t sample(Row& r, const SamplingRowParams& p, int64_t vocab, int32_t first) {
+  const bool use_k = p.top_k > 0 && p.top_k < vocab;
+  const bool use_p = p.top_p < 1.0f;
+  const bool use_min = p.min_p > 0.0f;
   auto all = [](int, float, uint32_t) { return true; };
-  if (!use_k && !use_p && !use_min) return draw_pass(r, all);
+  if (!use_k && !use_p && !use_min) return draw_pass(r, first, all);
   uint32_t key_k = 0;  // top_k keeps keys >= this
   const float t = r.t, scaled_max = r.scaled_max, min_p = p.min_p;
   auto cand = [&key_k, use_min, t, scaled_max, min_p](int, float v, uint32_t key) {
@@ -102,30 +135,30 @@ __device__ int32_t sample(Row& r, const SamplingRowParams& p, int64_t vocab) {
     const uint32_t kb = sel.key;
     const int32_t ib = sel.id;
     const int lo = r.lo;
-    return draw_pass(r, [&cand, kb, ib, lo](int i, float v, uint32_t key) {
+    return draw_pass(r, first, [&cand, kb, ib, lo](int i, float v, uint32_t key) {
       return cand(i, v, key) && (key > kb || (key == kb && lo + i <= ib));
     });
   }
-  return draw_pass(r, cand);
+  return draw_pass(r, first, cand);
 }
 
 // Writes (or, restore: rewrites from the raw row) the penalized values of this CTA's tokens.
-__device__ void apply_entries(Row& r, const SamplingRowParams& p, const float* raw, const int32_t* entries, int e0,
-                              int e1, bool restore) {
+__device__ inline void apply_entries(Row& r, const SamplingRowParams& p, const float* raw, const int32_t* entries,
+                              int e0, int e1, bool restore) {
   for (int e = e0 + threadIdx.x; e < e1; e += kThreads) {
     const int i = entries[2 * e] - r.lo;
     if (i < 0 || i >= r.n) continue;
     const uint32_t word = static_cast<uint32_t>(entries[2 * e + 1]);
     r.s[i] = restore ? sanitize(raw[i])
-                     : penalize(r.s[i], word & ~kInPromptBit, (word & kInPromptBit) != 0, p.repetition_penalty,
-                                p.frequency_penalty, p.presence_penalty);
+                     : penalize(r.s[i], word & ~kInPromptBit, (word & kInPromptBit) != 0,
+                                p.repetition_penalty, p.frequency_penalty, p.presence_penalty);
   }
   __syncthreads();
 }
 
 // One CTA's part of the kernel for row blockIdx.y: sh and slice_mem are its shared memory.
-__device__ inline void sample_filtered_row(Shared& sh, float* slice_mem, const float* logits, int64_t vocab, int slice,
-                                           const SamplingRowParams* params, const int32_t* offsets,
+__device__ inline void sample_filtered_row(Shared& sh, float* slice_mem, const float* logits, int64_t vocab,
+                                           int slice, const SamplingRowParams* params, const int32_t* offsets,
                                            const int32_t* entries, int32_t* ids, int32_t* logprob_ids,
                                            float* logprobs) {
   const int64_t row = blockIdx.y;
@@ -195,7 +228,7 @@ __device__ inline void sample_filtered_row(Shared& sh, float* slice_mem, const f
     r.max = st.v;
     r.scaled_max = st.v / p.temperature;
     r.seed = p.seed;
-    token = sample(r, p, vocab);
+    token = sample(r, p, vocab, st.id);
   }
   if (rank == 0 && threadIdx.x == 0) ids[row] = token;
 
@@ -218,7 +251,8 @@ __device__ inline void sample_filtered_row(Shared& sh, float* slice_mem, const f
         const uint32_t kb = sel.key;
         const int32_t ib = sel.id;
         const int lo = r.lo;
-        gather(r, [kb, ib, lo](int i, float, uint32_t key) { return key > kb || (key == kb && lo + i <= ib); });
+        gather(r,
+               [kb, ib, lo](int i, float, uint32_t key) { return key > kb || (key == kb && lo + i <= ib); });
       }
       if (rank == 0 && static_cast<int>(threadIdx.x) < n_top) {
         const uint2 e = sh.sorted[threadIdx.x];
@@ -234,5 +268,4 @@ __device__ inline void sample_filtered_row(Shared& sh, float* slice_mem, const f
   cg::this_cluster().sync();  // no CTA leaves while another may still read its shared memory
 }
 
-
-}  // namespace strata::cuda::sampling_cluster
+}  // namespace strata::cuda::STRATA_SAMPLING_NAMESPACE
