@@ -32,6 +32,7 @@ Runner add_bench_command(CLI::App& app) {
     }
     if (!*cmd) return fail("bench", "unknown bench subcommand");
     a->opts.seed = a->engine.seed;
+    exit_on_comm_failure();
     auto stack = load_stack(a->engine);
     if (!stack.ok()) return fail("bench throughput", stack.error().message());
     if ((*stack)->worker_node) return run_worker_node((*stack)->group_options);

@@ -38,6 +38,7 @@ Result<std::vector<std::string>> read_prompts(const GenerateArgs& a) {
 int run_generate(const GenerateArgs& a) {
   auto prompts = read_prompts(a);
   if (!prompts.ok()) return fail("generate", prompts.error().message());
+  exit_on_comm_failure();
   auto stack_or = load_stack(a.engine);
   if (!stack_or.ok()) return fail("generate", stack_or.error().message());
   EngineStack& stack = **stack_or;

@@ -57,7 +57,12 @@ int run_serve(ServeArgs& a) {
   auto stack_or = load_stack(a.engine);
   if (!stack_or.ok()) return fail("serve", stack_or.error().message());
   EngineStack& stack = **stack_or;
-  if (stack.worker_node) return run_worker_node(stack.group_options);
+  if (stack.worker_node) {
+    // LeaderWorkerSet signals every pod of the group at once: the leader drains its requests and then
+    // stops the group, so a worker keeps serving steps until the leader says stop (or is lost).
+    std::signal(SIGTERM, [](int) {});
+    return run_worker_node(stack.group_options);
+  }
   if (Status st = start_engine(stack, a.engine, 0, [metrics_slot](int64_t n) {
         if (ServingMetrics* m = metrics_slot->load()) m->observe_iteration_tokens(n);
       });
@@ -94,9 +99,16 @@ int run_serve(ServeArgs& a) {
   HttpServer http(a.http);
   api.register_routes(http);
   // A lost rank: /health answers 503 for a moment (so probes and the load balancer see it), then exit 1.
-  exit_on_comm_failure([&api] {
-    api.set_healthy(false);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
+  static std::atomic<ApiServer*> g_api{nullptr};
+  g_api = &api;
+  struct Unset {  // before `api` goes, on every return path
+    ~Unset() { g_api = nullptr; }
+  } unset;
+  exit_on_comm_failure([] {
+    if (ApiServer* p = g_api.load()) {
+      p->set_healthy(false);
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
   });
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);

@@ -33,7 +33,13 @@ Engine::Engine(Executor& runner, const Tokenizer& tokenizer, const ModelConfig& 
       model_(model),
       config_(config),
       kv_(config.num_blocks, config.block_size, config.enable_prefix_caching),
-      scheduler_(config.scheduler, kv_) {
+      scheduler_(
+          [&] {
+            SchedulerConfig c = config.scheduler;  // a pipeline takes steps of ~1/depth of the requests
+            c.pipeline_depth = runner.max_in_flight();
+            return c;
+          }(),
+          kv_) {
   STRATA_CHECK(config.scheduler.max_model_len > 0 && config.num_blocks > 0, "engine needs max_model_len and KV blocks");
   STRATA_CHECK(config.scheduler.enable_chunked_prefill ||
                    config.scheduler.max_num_batched_tokens >= config.scheduler.max_model_len,
@@ -291,14 +297,14 @@ void Engine::complete() {
     const ScheduledChunk& c = plan.chunks[i];
     Seq& s = *seqs_.at(c.request->key);
     Request& q = s.req;
-    if (s.abort_pending) {  // aborted while its step was in flight
-      finish(s, "abort", StreamEvent{});
-      continue;
-    }
     const size_t rows = chunks[i].all_logits ? static_cast<size_t>(c.num_tokens) : (chunks[i].want_logits ? 1 : 0);
     std::span<const float> block;
     if (!logits.empty()) block = std::span<const float>(logits.data() + row * vocab, rows * vocab);
     row += rows;
+    if (s.abort_pending) {  // aborted while its step was in flight
+      finish(s, "abort", StreamEvent{});
+      continue;
+    }
     if (chunks[i].all_logits) {
       // Row j (position start + j) predicts the prompt token at start + j + 1.
       const int64_t last_prompt = static_cast<int64_t>(q.prompt_len) - 1;

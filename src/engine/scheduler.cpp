@@ -27,14 +27,13 @@ void Scheduler::insert_waiting(Request* r, bool front) {
 void Scheduler::add(Request* r) { insert_waiting(r, false); }
 
 Request* Scheduler::pick_victim() const {
-  // A request in flight keeps its blocks until its step is back.
-  Request* victim = nullptr;
-  for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
-    if ((*it)->in_flight) continue;
-    if (!config_.priority_policy) return *it;  // the newest
-    if (!victim || runs_before(victim, *it)) victim = *it;
-  }
-  return victim;
+  // The request that gives way: the newest, or the last to run under the priority policy. When that
+  // one is in flight (pipeline parallelism: its blocks are in use until its step is back), none: the
+  // request that needs blocks waits a step instead of giving way itself.
+  STRATA_CHECK(!running_.empty(), "nothing to preempt");
+  Request* last = config_.priority_policy ? *std::max_element(running_.begin(), running_.end(), runs_before)
+                                          : running_.back();
+  return last->in_flight ? nullptr : last;
 }
 
 void Scheduler::preempt(Request* r, StepPlan& plan) {
@@ -63,9 +62,16 @@ StepPlan Scheduler::schedule() {
   StepPlan plan;
   int64_t budget = config_.max_num_batched_tokens;
   int64_t rows_left = config_.max_num_seqs;
-  bool preempted_any = false;
+  bool preempted_any = false, blocked_any = false;
+  // With a pipeline of `depth` stages, each step takes about 1/depth of the requests, so `depth` steps
+  // can be in flight over disjoint requests (and no stage waits for the others).
+  int64_t seqs_left = config_.max_num_seqs;
+  if (config_.pipeline_depth > 1) {
+    const int64_t all = static_cast<int64_t>(running_.size() + waiting_.size());
+    seqs_left = std::min<int64_t>(seqs_left, std::max<int64_t>(1, (all + config_.pipeline_depth - 1) / config_.pipeline_depth));
+  }
   size_t i = 0;
-  while (i < running_.size() && budget > 0) {
+  while (i < running_.size() && budget > 0 && seqs_left > 0) {
     Request* r = running_[i];
     if (r->in_flight) {  // a step over it is still running (pipeline parallelism)
       ++i;
@@ -84,8 +90,9 @@ StepPlan Scheduler::schedule() {
         break;
       }
       Request* victim = pick_victim();
-      if (!victim) {  // only requests in flight could give blocks back: try again next step
+      if (!victim) {  // the one to give way is in flight: try again next step
         blocked = true;
+        blocked_any = true;
         break;
       }
       const size_t at = static_cast<size_t>(std::find(running_.begin(), running_.end(), victim) - running_.begin());
@@ -94,9 +101,12 @@ StepPlan Scheduler::schedule() {
         --i;
         auto c = std::find_if(plan.chunks.begin(), plan.chunks.end(),
                               [&](const ScheduledChunk& x) { return x.request == victim; });
-        budget += c->num_tokens;
-        plan.num_tokens -= c->num_tokens;
-        plan.chunks.erase(c);
+        if (c != plan.chunks.end()) {  // (a request skipped this step has no chunk)
+          budget += c->num_tokens;
+          plan.num_tokens -= c->num_tokens;
+          ++seqs_left;
+          plan.chunks.erase(c);
+        }
       }
       preempt(victim, plan);
       preempted_any = true;
@@ -111,10 +121,11 @@ StepPlan Scheduler::schedule() {
     plan.num_tokens += num_new;
     budget -= num_new;
     rows_left -= logit_rows(r, r->num_computed, num_new);
+    --seqs_left;
     ++i;
   }
-  // New work only when nothing had to be preempted this step.
-  while (!preempted_any && !waiting_.empty() && budget > 0 &&
+  // New work only when nothing had to be preempted (or wait for blocks) this step.
+  while (!preempted_any && !blocked_any && !waiting_.empty() && budget > 0 && seqs_left > 0 &&
          static_cast<int32_t>(running_.size()) < config_.max_num_seqs) {
     Request* r = waiting_.front();
     PrefixHit hit;
@@ -132,6 +143,7 @@ StepPlan Scheduler::schedule() {
     plan.num_tokens += num_new;
     budget -= num_new;
     rows_left -= logit_rows(r, r->num_computed, num_new);
+    --seqs_left;
   }
   return plan;
 }

@@ -23,6 +23,7 @@ struct SchedulerConfig {
   int64_t max_model_len = 0;
   bool enable_chunked_prefill = true;
   bool priority_policy = false;
+  int pipeline_depth = 1;  // steps in flight at once (pipeline stages): each step takes ~1/depth of the requests
 };
 
 struct ScheduledChunk {

@@ -77,6 +77,33 @@ Result<std::string> wait_key(Store& store, const std::string& key, std::chrono::
   }
 }
 
+// Waits for every local rank's init. The first failure wins: returned when every local rank has
+// finished (a configuration error all ranks hit alike), else fatal (the others may be stuck in a
+// collective with the failed one, and a thread stuck there cannot be joined).
+Status wait_ranks_ready(std::vector<std::unique_ptr<RankWorker>>& ranks, int first_rank,
+                        const std::function<void(const std::string&)>& on_failure) {
+  while (true) {
+    bool all = true;
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      auto st = ranks[i]->ready_within(std::chrono::milliseconds(50));
+      if (!st) {
+        all = false;
+        continue;
+      }
+      if (st->ok()) continue;
+      const std::string msg = fmt::format("rank {}: {}", first_rank + static_cast<int>(i), st->error().message());
+      if (on_failure) on_failure(msg);
+      for (int wait = 0; wait < 40; ++wait) {  // up to 2 s for the others to finish too
+        bool done = true;
+        for (auto& r : ranks) done = done && r->ready_within(std::chrono::milliseconds(50)).has_value();
+        if (done) return Error(msg);
+      }
+      comm_failure(msg + " (the other ranks are still starting; giving up)");
+    }
+    if (all) return ok_status();
+  }
+}
+
 std::string summary_diff(const std::string& mine, const std::string& theirs) {
   std::string out;
   auto lines = [](const std::string& s) {
@@ -119,7 +146,7 @@ Result<std::unique_ptr<GroupExecutor>> GroupExecutor::start(const GroupOptions& 
   for (int r = t.first_local_rank(); r < t.first_local_rank() + t.ranks_per_node(); ++r)
     g->ranks_.push_back(std::make_unique<RankWorker>(
         r, [&o, source, &store, advertise](RankState& s) { return init_rank(s, o, *source, store, advertise); }));
-  for (auto& w : g->ranks_) STRATA_RETURN_IF_ERROR(w->ready());
+  STRATA_RETURN_IF_ERROR(wait_ranks_ready(g->ranks_, t.first_local_rank(), nullptr));
   for (int r = 0; r < t.world_size(); ++r)
     STRATA_RETURN_IF_ERROR(wait_key(store, fmt::format("ready/{}", r), t.join_timeout,
                                     fmt::format("rank {} (node {}) to load its shard", r, t.node_of(r))));
@@ -153,6 +180,11 @@ Status GroupExecutor::join_nodes(const GroupOptions& o) {
       LOG_INFO("waiting for worker node(s) {} to join ({} of {} nodes here)", missing, nodes_.size() + 1, t.nnodes);
       last_log = Clock::now();
     }
+    for (int i = 1; i < t.nnodes; ++i) {
+      if (joined[static_cast<size_t>(i)]) continue;
+      auto why = store_server_->local().get(fmt::format("rejected/{}", i), std::chrono::milliseconds(0));
+      if (why.ok()) return make_error("worker node {} refused to join: its flags differ from the leader's: {}", i, *why);
+    }
     auto ch = listener_->accept(std::chrono::seconds(1));
     if (!ch.ok()) {
       if (is_timeout(ch.error())) continue;
@@ -174,10 +206,11 @@ Status GroupExecutor::join_nodes(const GroupOptions& o) {
   }
   for (auto& n : nodes_) n->reader = std::thread([this, node = n.get()] { read_node(*node); });
   heartbeat_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopping_) {
-      cv_.wait_for(lock, kHeartbeat, [&] { return stopping_.load(); });
-      if (stopping_) break;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (cv_.wait_for(lock, kHeartbeat, [&] { return stopping_.load(); })) return;
+      }
       for (auto& n : nodes_) (void)n->channel->send("H");  // a failed send shows up in the reader
     }
   });
@@ -226,12 +259,11 @@ std::future<StepOutput> GroupExecutor::submit(std::span<const SeqChunk> chunks) 
       if (Status st = n->channel->send(wire); !st.ok())
         comm_failure(fmt::format("lost worker node {} ({}): {}", n->index, n->channel->peer(), st.error().message()));
   }
-  for (auto& w : ranks_) {
+  for (size_t i = 0; i < ranks_.size(); ++i) {
     RankWorker::Done done;
-    if (&w == &ranks_[static_cast<size_t>(out_rank - topology_.first_local_rank())] &&
-        topology_.node_of(out_rank) == topology_.node_rank)
+    if (topology_.first_local_rank() + static_cast<int>(i) == out_rank)
       done = [result](StepOutput&& out) { result->set_value(std::move(out)); };
-    w->submit(step, std::move(done));
+    ranks_[i]->submit(step, std::move(done));
   }
   return future;
 }
@@ -262,7 +294,9 @@ int run_worker_node(const GroupOptions& o) {
   auto config = wait_key(**store, "config", t.join_timeout, "the leader's configuration");
   if (!config.ok()) return LOG_ERROR("{}", config.error().message()), 1;
   if (*config != o.summary) {
-    LOG_ERROR("this node's flags differ from the leader's: {}", summary_diff(o.summary, *config));
+    const std::string diff = summary_diff(o.summary, *config);
+    (*store)->set(fmt::format("rejected/{}", t.node_rank), diff);  // so the leader says why, too
+    LOG_ERROR("this node's flags differ from the leader's: {}", diff);
     return 1;
   }
   auto port = wait_key(**store, "control", t.join_timeout, "the leader's control port");
@@ -308,12 +342,11 @@ int run_worker_node(const GroupOptions& o) {
         t.first_local_rank() + i,
         [&o, source, rank_store, advertise](RankState& s) { return init_rank(s, o, *source, *rank_store, advertise); }));
   }
-  for (auto& w : ranks) {
-    if (Status st = w->ready(); !st.ok()) {
-      (void)ch->send("E" + st.error().message());
-      LOG_ERROR("{}", st.error().message());
-      return 1;
-    }
+  if (Status st = wait_ranks_ready(ranks, t.first_local_rank(),
+                                   [&ch](const std::string& msg) { (void)ch->send("E" + msg); });
+      !st.ok()) {
+    LOG_ERROR("{}", st.error().message());
+    return 1;
   }
   LOG_INFO("worker node {}: ranks {}..{} ready, serving the leader's steps", t.node_rank, t.first_local_rank(),
            t.first_local_rank() + t.ranks_per_node() - 1);

@@ -34,6 +34,12 @@ Status RankWorker::ready() {
   return *init_status_;
 }
 
+std::optional<Status> RankWorker::ready_within(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return init_status_.has_value(); });
+  return init_status_;
+}
+
 void RankWorker::submit(std::shared_ptr<const std::string> step, Done done) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -4,6 +4,7 @@
 // in order. Steps are encoded (step_codec.h), so they stay valid whatever the engine does next.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -44,6 +45,8 @@ class RankWorker {
 
   // Blocks until init has finished; its status.
   Status ready();
+  // Init's status if it has finished within `timeout`.
+  std::optional<Status> ready_within(std::chrono::milliseconds timeout);
   // Queues a step (encode_step bytes); `done`, when set, gets the rank's output on the rank's thread.
   void submit(std::shared_ptr<const std::string> step, Done done);
 

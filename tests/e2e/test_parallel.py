@@ -93,3 +93,66 @@ def test_parallel_penalties_and_logprobs_travel_to_every_rank(serve):
         model="tiny-llama", prompt=golden("llama3")["cases"][0]["prompt_ids"], max_tokens=16, temperature=0,
         extra_body={"ignore_eos": True})
     assert plain.choices[0].text != one.text  # the penalties did change the continuation
+
+
+def _two_nodes(tmp_path, worker_extra=()):
+    """A leader and a worker on this host with the explicit multi-node flags (no LeaderWorkerSet)."""
+    import subprocess
+    from conftest import BINARY, assemble_model_dir, free_port
+    model = assemble_model_dir("llama3", tmp_path)
+    master, port = free_port(), free_port()
+    common = [str(BINARY), "serve", str(model), "--served-model-name", "tiny-llama", "--max-model-len", "512",
+              "--kv-cache-memory", "64MiB", "-pp", "2", "--nnodes", "2", "--master-addr", "127.0.0.1",
+              "--master-port", str(master), "--port", str(port), "--host", "127.0.0.1", "--rendezvous-timeout", "60"]
+    env = {**__import__("os").environ, "OMP_WAIT_POLICY": "passive"}
+    for k in ("LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX"):
+        env.pop(k, None)
+    leader = subprocess.Popen(common + ["--node-rank", "0"], stdout=open(tmp_path / "leader.log", "w"),
+                              stderr=subprocess.STDOUT, env=env)
+    worker = subprocess.Popen(common + ["--node-rank", "1", *worker_extra], stdout=open(tmp_path / "worker.log", "w"),
+                              stderr=subprocess.STDOUT, env=env)
+    return leader, worker, f"http://127.0.0.1:{port}"
+
+
+def test_two_nodes_with_explicit_flags(tmp_path, serve):
+    import signal
+    import time
+    import requests
+    leader, worker, url = _two_nodes(tmp_path)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert leader.poll() is None, (tmp_path / "leader.log").read_text()
+            try:
+                if requests.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        body = {"model": "tiny-llama", "prompt": "The capital of France is", "max_tokens": 12, "temperature": 0}
+        got = requests.post(url + "/v1/completions", json=body, timeout=60).json()["choices"][0]["text"]
+        single = serve("llama3")
+        want = single.post("/v1/completions", {**body, "model": single.name}).json()["choices"][0]["text"]
+        assert got == want
+        leader.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGTERM)  # as Kubernetes does: the worker waits for the leader's stop
+        assert leader.wait(60) == 0, (tmp_path / "leader.log").read_text()
+        assert worker.wait(60) == 0, (tmp_path / "worker.log").read_text()
+    finally:
+        for p in (leader, worker):
+            if p.poll() is None:
+                p.kill()
+
+
+def test_worker_with_other_flags_is_refused(tmp_path):
+    leader, worker, _ = _two_nodes(tmp_path, ("--max-num-seqs", "8"))
+    try:
+        assert worker.wait(60) == 1
+        assert leader.wait(60) != 0
+        log = (tmp_path / "leader.log").read_text()
+        assert "worker node 1 refused to join" in log and "max_num_seqs" in log, log
+        assert "max_num_seqs=8" in (tmp_path / "worker.log").read_text()
+    finally:
+        for p in (leader, worker):
+            if p.poll() is None:
+                p.kill()

@@ -47,7 +47,8 @@ TEST(SchedulerInFlight, RequestsInFlightAreSkippedUntilTheirStepIsBack) {
 
 TEST(SchedulerInFlight, NoPreemptionOfARequestInFlight) {
   // 4 blocks of 4 tokens: old b and new a hold 2 each; b needs a third to decode. The newest request
-  // (a) would give way, but it is in flight: b itself goes back to the waiting queue instead.
+  // (a) would give way, but it is in flight: b waits for the next step (neither is preempted, and no
+  // waiting request takes blocks meanwhile).
   KvCacheManager kv(4, 4, false);
   SchedulerConfig cfg;
   cfg.max_num_batched_tokens = 64;
@@ -60,17 +61,39 @@ TEST(SchedulerInFlight, NoPreemptionOfARequestInFlight) {
   sched.on_step_done(p);
   b->tokens.push_back(1);  // b's next token needs a new block
   a->in_flight = true;
+  auto c = make_request(3, 4);
+  sched.add(c.get());
   StepPlan q = sched.schedule();
-  ASSERT_EQ(q.preempted.size(), 1u);
-  EXPECT_EQ(q.preempted[0], b.get()) << "a is in flight: its blocks stay";
-  EXPECT_TRUE(q.chunks.empty());
+  EXPECT_TRUE(q.preempted.empty()) << "a is in flight: its blocks stay, and b waits";
+  EXPECT_TRUE(q.chunks.empty()) << "c must not take the blocks b waits for";
   EXPECT_EQ(kv.num_blocks_of(a->key), 2);
-  // Without a step in flight the newest gives way, as before.
+  EXPECT_EQ(kv.num_blocks_of(b->key), 2);
+  // a is back: now the newest (a) gives way, as without a pipeline, and b goes on.
   a->in_flight = false;
   a->tokens.push_back(1);
   StepPlan r = sched.schedule();
+  ASSERT_EQ(r.preempted.size(), 1u);
+  EXPECT_EQ(r.preempted[0], a.get());
   ASSERT_EQ(r.chunks.size(), 1u);
-  EXPECT_EQ(r.chunks[0].request, a.get());
+  EXPECT_EQ(r.chunks[0].request, b.get());
+}
+
+TEST(SchedulerInFlight, APipelineStepTakesItsShareOfTheRequests) {
+  KvCacheManager kv(64, 4, true);
+  SchedulerConfig cfg;
+  cfg.max_num_batched_tokens = 256;
+  cfg.pipeline_depth = 2;
+  Scheduler sched(cfg, kv);
+  std::vector<std::unique_ptr<Request>> reqs;
+  for (int i = 0; i < 6; ++i) {
+    reqs.push_back(make_request(static_cast<RequestKey>(i + 1), 4));
+    sched.add(reqs.back().get());
+  }
+  StepPlan first = sched.schedule();
+  EXPECT_EQ(first.chunks.size(), 3u);
+  for (auto& c : first.chunks) c.request->in_flight = true;
+  StepPlan second = sched.schedule();
+  EXPECT_EQ(second.chunks.size(), 3u);  // the other half, while the first is in flight
 }
 
 }  // namespace
