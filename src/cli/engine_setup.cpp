@@ -178,7 +178,12 @@ Status start_engine(EngineStack& stack, const EngineArgs& args, int64_t tokens_h
     LOG_INFO("captured {} decode graphs (batch 1..{}) in {:.2f} s", n, max_batch,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  return make_engine(stack, a, num_blocks, *stack.runner, std::move(on_step));
+  // The runner on its own thread, so the engine prepares step N+1 (and detokenizes step N) while the
+  // device runs N; STRATA_OVERLAP=0 keeps everything on the engine thread (for comparisons).
+  const char* overlap = std::getenv("STRATA_OVERLAP");
+  if (overlap && overlap[0] == '0') return make_engine(stack, a, num_blocks, *stack.runner, std::move(on_step));
+  stack.overlap = std::make_unique<AsyncExecutor>(*stack.runner);
+  return make_engine(stack, a, num_blocks, *stack.overlap, std::move(on_step));
 }
 
 }  // namespace strata::cli

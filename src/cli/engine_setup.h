@@ -45,6 +45,7 @@ struct EngineStack {
   GroupOptions group_options;
   std::shared_ptr<const ModelSource> source;
   std::unique_ptr<GroupExecutor> group;
+  std::unique_ptr<AsyncExecutor> overlap;  // runner on its own thread (STRATA_OVERLAP=0: none)
   std::unique_ptr<Engine> engine;
   ~EngineStack() { engine.reset(); }
 };

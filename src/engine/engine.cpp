@@ -22,7 +22,8 @@ struct Engine::Seq {
   std::unique_ptr<SequenceText> text;
   std::vector<SampleLogprobs> prompt_logprobs;
   bool first_token_sent = false;
-  bool abort_pending = false;  // aborted while a step of it was in flight
+  bool abort_pending = false;   // aborted while a step of it was in flight
+  bool finish_pending = false;  // its final event is out; released when the step it is in is back
   int64_t num_cached_tokens = -1;  // known at first scheduling
   RequestTimes times;
 };
@@ -126,8 +127,7 @@ void Engine::start(EngineRequest r, std::shared_ptr<RequestStream> stream) {
   }
 }
 
-void Engine::finish(Seq& s, const std::string& reason, StreamEvent e) {
-  scheduler_.remove(&s.req);
+void Engine::finish_event(Seq& s, const std::string& reason, StreamEvent& e) {
   s.times.finished = now_s();
   e.index = s.index;
   if (e.time == 0) e.time = s.times.finished;
@@ -137,7 +137,16 @@ void Engine::finish(Seq& s, const std::string& reason, StreamEvent e) {
   e.num_prompt_tokens = static_cast<int64_t>(s.req.prompt_len);
   e.num_output_tokens = s.req.num_output();
   e.num_cached_tokens = std::max<int64_t>(0, s.num_cached_tokens);
+}
+
+void Engine::finish(Seq& s, const std::string& reason, StreamEvent e) {
+  finish_event(s, reason, e);
   s.stream->push(std::move(e));
+  release(s);
+}
+
+void Engine::release(Seq& s) {
+  scheduler_.remove(&s.req);  // (again, harmlessly, if pass 1 already did)
   auto& keys = by_id_[s.req.id];
   keys.erase(std::remove(keys.begin(), keys.end(), s.req.key), keys.end());
   if (keys.empty()) by_id_.erase(s.req.id);
@@ -162,6 +171,7 @@ void Engine::loop() {
       std::vector<RequestKey> keys = it->second;
       for (RequestKey k : keys) {
         Seq& s = *seqs_.at(k);
+        if (s.finish_pending) continue;             // already finished for the client
         if (s.req.in_flight) s.abort_pending = true;  // its blocks are in use until the step is back
         else finish(s, "abort", StreamEvent{});
       }
@@ -182,7 +192,9 @@ void Engine::loop() {
     stats_.prefix_hits = kv_.prefix_hits();
     stats_.num_preemptions = scheduler_.num_preemptions();
   }
-  // Shutting down: steps in flight finish, then every unfinished sample ends as aborted.
+  // Shutting down: steps in flight finish (launching no more), then every unfinished sample ends as
+  // aborted.
+  draining_ = true;
   while (!in_flight_.empty()) complete();
   std::vector<RequestKey> keys;
   for (auto& [k, s] : seqs_) keys.push_back(k);
@@ -292,6 +304,16 @@ void Engine::complete() {
           std::span<const float>(logits.data() + last_row * vocab, vocab), q.params, ctx, q.rng);
     }
   }
+  // Pass 1, per sampled row: the token joins its request and the token-level stops (EOS / stop ids
+  // after min_tokens, length) retire the request from the scheduler, so the next step can be launched
+  // before pass 2 (detokenizing, stop strings, events) — the device runs it meanwhile.
+  struct Sampled {
+    size_t chunk;
+    std::string reason;
+    bool length = false;
+    StreamEvent event;
+  };
+  std::vector<Sampled> sampled;
   size_t row = 0;
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const ScheduledChunk& c = plan.chunks[i];
@@ -301,6 +323,10 @@ void Engine::complete() {
     std::span<const float> block;
     if (!logits.empty()) block = std::span<const float>(logits.data() + row * vocab, rows * vocab);
     row += rows;
+    if (s.finish_pending) {  // its final event went out while this step was in flight
+      release(s);
+      continue;
+    }
     if (s.abort_pending) {  // aborted while its step was in flight
       finish(s, "abort", StreamEvent{});
       continue;
@@ -331,7 +357,8 @@ void Engine::complete() {
     }
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;
-    StreamEvent e;
+    Sampled x{i};
+    StreamEvent& e = x.event;
     e.index = s.index;
     e.time = now_s();
     e.token_ids = {res.token};
@@ -345,34 +372,52 @@ void Engine::complete() {
     }
     e.num_output_tokens = q.num_output();
     // Stop checks, in vLLM's order: EOS / stop token ids (after min_tokens), stop strings, length.
-    std::string reason;
     const bool min_reached = q.num_output() >= q.params.min_tokens;
     const bool is_eos = std::find(model_.eos_token_ids.begin(), model_.eos_token_ids.end(), res.token) !=
                         model_.eos_token_ids.end();
     const bool is_stop_id = std::find(q.params.stop_token_ids.begin(), q.params.stop_token_ids.end(), res.token) !=
                             q.params.stop_token_ids.end();
     if (min_reached && is_eos && !q.params.ignore_eos) {
-      reason = "stop";
+      x.reason = "stop";
     } else if (min_reached && is_stop_id) {
-      reason = "stop";
+      x.reason = "stop";
       e.stop_token = res.token;
     }
-    const bool length = q.num_output() >= q.max_tokens || q.num_tokens() >= config_.scheduler.max_model_len;
+    x.length = q.num_output() >= q.max_tokens || q.num_tokens() >= config_.scheduler.max_model_len;
+    if (!x.reason.empty() || x.length) scheduler_.remove(&q);  // out of the next step; its blocks are free
+    sampled.push_back(std::move(x));
+  }
+  if (runner_.overlaps() && !draining_) {
+    while (static_cast<int>(in_flight_.size()) < runner_.max_in_flight() && launch()) {
+    }
+  }
+  // Pass 2: text, stop strings and events (while the next step runs, when the executor overlaps).
+  for (Sampled& x : sampled) {
+    Seq& s = *seqs_.at(plan.chunks[x.chunk].request->key);
+    Request& q = s.req;
+    const int32_t token = q.tokens.back();
+    const bool min_reached = q.num_output() >= q.params.min_tokens;
     // As vLLM V1: the EOS / stop token that ends the sequence is not detokenized into the text unless
     // include_stop_str_in_output.
-    SequenceText::Delta d = !reason.empty() && !q.params.include_stop_str_in_output
+    SequenceText::Delta d = !x.reason.empty() && !q.params.include_stop_str_in_output
                                 ? s.text->finish()
-                                : s.text->append(res.token, !reason.empty() || length, min_reached);
-    e.text = std::move(d.text);
-    if (reason.empty() && d.stop_string) {
-      reason = "stop";
-      e.stop_string = d.stop_string;
+                                : s.text->append(token, !x.reason.empty() || x.length, min_reached);
+    x.event.text = std::move(d.text);
+    if (x.reason.empty() && d.stop_string) {
+      x.reason = "stop";
+      x.event.stop_string = d.stop_string;
     }
-    if (reason.empty() && length) reason = "length";
-    if (reason.empty()) {
-      s.stream->push(std::move(e));
+    if (x.reason.empty() && x.length) x.reason = "length";
+    if (x.reason.empty()) {
+      s.stream->push(std::move(x.event));
+    } else if (q.in_flight) {
+      // A stop string ended it after the next step took it: the client hears now, the blocks are
+      // released when that step is back.
+      s.finish_pending = true;
+      finish_event(s, x.reason, x.event);
+      s.stream->push(std::move(x.event));
     } else {
-      finish(s, reason, std::move(e));
+      finish(s, x.reason, std::move(x.event));
     }
   }
 }

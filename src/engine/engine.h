@@ -6,7 +6,10 @@
 //         push StreamEvents → free finished requests' blocks at once
 //
 // With a pipeline of P stages the executor takes up to P steps at once: the engine launches steps
-// over requests not already in flight until P are outstanding, then completes the oldest.
+// over requests not already in flight until P are outstanding, then completes the oldest. When the
+// executor runs steps on its own thread (Executor::overlaps), completing a step is two passes: the
+// sampled tokens join their requests (and EOS / length retire them), the next step is launched, and
+// only then does the host detokenize, check stop strings and push events — while the device runs.
 //
 // n > 1 runs n sequences (seeds seed + i) that share the prompt's blocks through the prefix cache.
 #pragma once
@@ -87,7 +90,10 @@ class Engine {
   struct InFlight;
   bool launch();    // schedules and submits one step; false when nothing could be scheduled
   void complete();  // waits for the oldest launched step and processes its output
+  // The final event: fills `e`, pushes it, and releases the sequence (scheduler, blocks, maps).
   void finish(Seq& s, const std::string& reason, StreamEvent e);
+  void finish_event(Seq& s, const std::string& reason, StreamEvent& e);  // fills e as a final event
+  void release(Seq& s);  // s is gone after this
   bool has_work() const { return scheduler_.num_running() + scheduler_.num_waiting() > 0 || !in_flight_.empty(); }
 
   Executor& runner_;
@@ -99,6 +105,7 @@ class Engine {
   std::vector<Sampler> samplers_;  // one per sampling thread (scratch buffers)
   std::unordered_map<RequestKey, std::unique_ptr<Seq>> seqs_;
   std::deque<std::unique_ptr<InFlight>> in_flight_;  // launched steps, oldest first
+  bool draining_ = false;                            // shutting down: no new steps
   std::unordered_map<std::string, std::vector<RequestKey>> by_id_;
   uint64_t next_key_ = 1;
   EngineStats counters_;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <future>
+#include <memory>
 #include <span>
 
 namespace strata {
@@ -22,6 +23,25 @@ class Executor {
   // The default runs the step now (one at a time).
   virtual std::future<StepOutput> submit(std::span<const SeqChunk> chunks);
   virtual int max_in_flight() const { return 1; }
+  // Whether submit() returns while the step runs (elsewhere), so the engine may launch the next step
+  // before it post-processes the last one.
+  virtual bool overlaps() const { return false; }
+};
+
+// One rank's ModelRunner on a thread of its own: submit() returns at once, so the engine thread
+// prepares the next step (and detokenizes the last) while this one runs. The chunks' spans must stay
+// valid until the step's output is back (the engine's in-flight contract).
+class AsyncExecutor final : public Executor {
+ public:
+  explicit AsyncExecutor(Executor& inner);
+  ~AsyncExecutor() override;
+  StepOutput run(std::span<const SeqChunk> chunks) override;
+  std::future<StepOutput> submit(std::span<const SeqChunk> chunks) override;
+  bool overlaps() const override { return true; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace strata

@@ -48,6 +48,7 @@ class GroupExecutor final : public Executor {
   StepOutput run(std::span<const SeqChunk> chunks) override;
   std::future<StepOutput> submit(std::span<const SeqChunk> chunks) override;
   int max_in_flight() const override { return topology_.pp(); }
+  bool overlaps() const override { return true; }
   int64_t num_blocks() const { return num_blocks_; }
   int64_t max_num_batched_tokens() const { return batched_tokens_; }
 
