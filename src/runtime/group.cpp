@@ -156,6 +156,16 @@ Result<std::unique_ptr<GroupExecutor>> GroupExecutor::start(const GroupOptions& 
   g->num_blocks_ = std::min<int64_t>(g->num_blocks_, INT32_MAX);
   g->batched_tokens_ = std::stoll(store.get("max_num_batched_tokens", {}).value());
   LOG_INFO("group ready: every rank has loaded its shard; {} KV blocks per rank", g->num_blocks_);
+  if (const char* v = std::getenv("STRATA_STEP_TIMEOUT_S"); v && std::atoi(v) > 0)
+    g->step_timeout_ = std::chrono::seconds(std::atoi(v));
+  g->watchdog_ = std::thread([p = g.get()] {
+    std::unique_lock<std::mutex> lock(p->mu_);
+    while (!p->cv_.wait_for(lock, std::chrono::seconds(1), [&] { return p->stopping_.load(); })) {
+      if (!p->started_.empty() && Clock::now() - p->started_.front() > p->step_timeout_)
+        comm_failure(fmt::format("a step has not finished after {} s: a rank is hung (STRATA_STEP_TIMEOUT_S)",
+                                 p->step_timeout_.count()));
+    }
+  });
   return g;
 }
 
@@ -237,6 +247,7 @@ void GroupExecutor::read_node(Node& node) {
         p = std::move(pending_.front());
         pending_.pop_front();
       }
+      step_done();
       p->set_value(decode_output(std::string_view(*m).substr(1)));
     }
   }
@@ -249,9 +260,10 @@ std::future<StepOutput> GroupExecutor::submit(std::span<const SeqChunk> chunks) 
   auto result = std::make_shared<std::promise<StepOutput>>();
   auto future = result->get_future();
   const int out_rank = topology_.output_rank();
-  if (topology_.node_of(out_rank) != topology_.node_rank) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(result);
+    started_.push_back(Clock::now());
+    if (topology_.node_of(out_rank) != topology_.node_rank) pending_.push_back(result);
   }
   if (!nodes_.empty()) {
     const std::string wire = "S" + *step;
@@ -262,10 +274,18 @@ std::future<StepOutput> GroupExecutor::submit(std::span<const SeqChunk> chunks) 
   for (size_t i = 0; i < ranks_.size(); ++i) {
     RankWorker::Done done;
     if (topology_.first_local_rank() + static_cast<int>(i) == out_rank)
-      done = [result](StepOutput&& out) { result->set_value(std::move(out)); };
+      done = [this, result](StepOutput&& out) {
+        step_done();
+        result->set_value(std::move(out));
+      };
     ranks_[i]->submit(step, std::move(done));
   }
   return future;
+}
+
+void GroupExecutor::step_done() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_.empty()) started_.pop_front();
 }
 
 GroupExecutor::~GroupExecutor() {
@@ -275,6 +295,7 @@ GroupExecutor::~GroupExecutor() {
   }
   cv_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   for (auto& n : nodes_) (void)n->channel->send("Q");
   for (auto& n : nodes_) {
     n->channel->close();

@@ -68,6 +68,12 @@ class GroupExecutor final : public Executor {
   std::vector<std::unique_ptr<Node>> nodes_;  // worker nodes 1..nnodes-1
   std::vector<std::unique_ptr<RankWorker>> ranks_;
   std::thread heartbeat_;
+  // A step that has not come back in step_timeout_ (STRATA_STEP_TIMEOUT_S, default 600 s) means a rank
+  // is hung (e.g. inside a collective while its heartbeats still flow): the group is failed.
+  std::thread watchdog_;
+  std::chrono::seconds step_timeout_{600};
+  std::deque<std::chrono::steady_clock::time_point> started_;  // steps in flight, oldest first
+  void step_done();
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable cv_;
