@@ -91,6 +91,9 @@ class Backend {
   virtual void sample_filtered(const TensorView& logits, const TensorView& params, const TensorView& penalty_offsets,
                                const TensorView& penalty_entries, const TensorView& ids,
                                const TensorView& logprob_ids, const TensorView& logprobs) = 0;
+  // The argument checks every sample_filtered implementation starts with (aborts on a misuse).
+  static void check_sample_filtered_args(const TensorView& logits, const TensorView& params,
+                                         const TensorView& penalty_offsets, const TensorView& ids);
   // Host tensor of any floating-point dtype → dst (same element count), converted to dst's dtype.
   virtual void upload(const TensorView& host_src, const TensorView& dst) = 0;
   // Dummy weights in place, equal to WeightLoader::dummy's values: element (r, c) of dst is element

@@ -357,7 +357,8 @@ void Engine::complete() {
     }
     q.tokens.push_back(res.token);
     ++counters_.generation_tokens;
-    Sampled x{i};
+    Sampled x;
+    x.chunk = i;
     StreamEvent& e = x.event;
     e.index = s.index;
     e.time = now_s();

@@ -36,8 +36,7 @@ def test_parallel_matches_one_rank(serve, fixture, layout):
         for a, b in zip(many.logprobs.top_logprobs, one.logprobs.top_logprobs):
             assert a.keys() == b.keys()
             assert list(a.values()) == pytest.approx(list(b.values()), abs=1e-4)
-        # and both are what transformers produced
-        assert len(case["greedy_ids"]) >= 12
+        assert len(case["greedy_ids"]) >= 12  # (12 tokens stay within what the golden checks elsewhere)
 
 
 def test_parallel_greedy_equals_transformers(serve):

@@ -202,13 +202,8 @@ Logprobs raw_logprobs(std::span<const float> raw, int32_t token, int num_top) {
 void CpuBackend::sample_filtered(const TensorView& logits, const TensorView& params,
                                  const TensorView& offsets, const TensorView& entries, const TensorView& ids,
                                  const TensorView& logprob_ids, const TensorView& logprobs) {
+  check_sample_filtered_args(logits, params, offsets, ids);
   const int64_t m = ids.numel(), vocab = logits.shape.back();
-  STRATA_CHECK(logits.dtype == DType::kF32 && logits.numel() >= m * vocab,
-               "sample_filtered: logits {} {} for {} rows", dtype_name(logits.dtype), shape_str(logits.shape),
-               m);
-  STRATA_CHECK(
-      params.nbytes() >= static_cast<size_t>(m) * sizeof(SamplingRowParams) && offsets.numel() >= m + 1,
-      "sample_filtered: params / offsets for {} rows", m);
   constexpr int64_t kWidth = 1 + kMaxSampleLogprobs;
   const int32_t* off = offsets.as<int32_t>();
   const int32_t* ent = m > 0 && off[m] > 0 ? entries.as<int32_t>() : nullptr;
