@@ -135,6 +135,9 @@ Status make_engine(EngineStack& stack, const EngineArgs& a, int64_t num_blocks, 
   ec.enable_prefix_caching = !a.no_prefix_caching;
   ec.seed = a.seed;
   ec.on_step = std::move(on_step);
+  // STRATA_ASYNC_SCHEDULING=0: no step is launched before the previous one is back (for comparisons).
+  const char* async = std::getenv("STRATA_ASYNC_SCHEDULING");
+  ec.async_scheduling = !(async && async[0] == '0');
   stack.engine = std::make_unique<Engine>(executor, *m.tokenizer, m.config, ec);
   return ok_status();
 }

@@ -42,6 +42,8 @@ Engine::Engine(Executor& runner, const Tokenizer& tokenizer, const ModelConfig& 
           }(),
           kv_) {
   STRATA_CHECK(config.scheduler.max_model_len > 0 && config.num_blocks > 0, "engine needs max_model_len and KV blocks");
+  ahead_ = config.async_scheduling && runner.overlaps() && runner.runs_ahead() && runner.max_in_flight() == 1;
+  depth_ = ahead_ ? 2 : runner.max_in_flight();
   STRATA_CHECK(config.scheduler.enable_chunked_prefill ||
                    config.scheduler.max_num_batched_tokens >= config.scheduler.max_model_len,
                "without chunked prefill max_num_batched_tokens must be >= max_model_len");
@@ -110,6 +112,9 @@ void Engine::start(EngineRequest r, std::shared_ptr<RequestStream> stream) {
     q.prompt_len = r.prompt_ids.size();
     q.params = r.params;
     q.max_tokens = std::min<int64_t>(r.params.max_tokens, config_.scheduler.max_model_len - q.num_tokens());
+    // Never reallocated: steps in flight read spans of it on the runner's thread while the engine
+    // appends (async scheduling's placeholders).
+    q.tokens.reserve(static_cast<size_t>(q.num_tokens() + q.max_tokens + 1));
     q.priority = r.priority;
     q.arrival = q.key;
     q.cache_salt = r.cache_salt;
@@ -172,20 +177,25 @@ void Engine::loop() {
       for (RequestKey k : keys) {
         Seq& s = *seqs_.at(k);
         if (s.finish_pending) continue;             // already finished for the client
-        if (s.req.in_flight) s.abort_pending = true;  // its blocks are in use until the step is back
-        else finish(s, "abort", StreamEvent{});
+        if (s.req.in_flight > 0) {  // its blocks are in use until its steps are back
+          s.abort_pending = true;
+          scheduler_.remove(&s.req, /*free_blocks=*/false);
+        } else {
+          finish(s, "abort", StreamEvent{});
+        }
       }
     }
     if (has_work()) {
-      // Keep up to max_in_flight() steps going (a pipeline's stages each work on one), then take the
-      // oldest one's output.
-      while (static_cast<int>(in_flight_.size()) < runner_.max_in_flight() && launch()) {
-      }
+      // Keep up to depth_ steps going (a pipeline's stages each work on one; async scheduling runs one
+      // ahead), then take the oldest one's output.
+      launch_more();
       if (!in_flight_.empty()) complete();
     }
     std::lock_guard<std::mutex> lock(mu_);
     stats_ = counters_;
-    stats_.num_running = static_cast<int64_t>(scheduler_.num_running());
+    // Running: every sample not waiting, including those whose final event is out but whose blocks a
+    // step in flight still holds.
+    stats_.num_running = static_cast<int64_t>(seqs_.size() - scheduler_.num_waiting());
     stats_.num_waiting = static_cast<int64_t>(scheduler_.num_waiting());
     stats_.kv_usage = kv_.usage();
     stats_.prefix_queries = kv_.prefix_queries();
@@ -204,17 +214,33 @@ void Engine::loop() {
 // A launched step: what complete() needs once its output is back (the chunks' spans point into
 // `tables` and into requests that no other step touches while this one is in flight).
 struct Engine::InFlight {
+  uint64_t serial = 0;
   StepPlan plan;
   std::vector<std::vector<int32_t>> tables;
   std::vector<SeqChunk> chunks;
   std::future<StepOutput> output;
 };
 
+void Engine::launch_more() {
+  while (static_cast<int>(in_flight_.size()) < depth_) {
+    // A step ahead of one in flight only when no running request waits for that one: else the waiting
+    // request would make every other step only.
+    if (ahead_ && !in_flight_.empty()) {
+      const auto& running = scheduler_.running();
+      if (std::any_of(running.begin(), running.end(), [](const Request* r) { return r->awaits_step; })) return;
+    }
+    if (!launch()) return;
+  }
+}
+
 bool Engine::launch() {
   StepPlan plan = scheduler_.schedule();
   if (plan.empty()) return false;
   const double t = now_s();
+  const uint64_t serial = ++step_serial_;
+  if (ahead_ && !in_flight_.empty()) ++counters_.num_steps_ahead;
   auto step = std::make_unique<InFlight>();
+  step->serial = serial;
   std::vector<std::vector<int32_t>>& tables = step->tables;
   std::vector<SeqChunk>& chunks = step->chunks;
   tables.resize(plan.chunks.size());
@@ -230,6 +256,12 @@ bool Engine::launch() {
     SeqChunk& sc = chunks[i];
     sc.tokens = std::span<const int32_t>(c.request->tokens).subspan(static_cast<size_t>(c.start),
                                                                       static_cast<size_t>(c.num_tokens));
+    if (c.start >= c.request->num_known()) {  // its token is a placeholder: the previous step draws it
+      STRATA_CHECK(c.num_tokens == 1 && c.start == c.request->num_known() && c.request->ahead_step + 1 == serial,
+                   "request {}: a chunk at {} starts past its {} known tokens", c.request->id, c.start,
+                   c.request->num_known());
+      sc.token_from = c.request->ahead_chunk;
+    }
     sc.start = static_cast<int32_t>(c.start);
     sc.block_table = tables[i];
     sc.want_logits = c.samples();
@@ -239,7 +271,7 @@ bool Engine::launch() {
       const Request& q = *c.request;
       const SamplingParams& p = q.params;
       const auto prompt = std::span<const int32_t>(q.tokens).first(q.prompt_len);
-      const auto output = std::span<const int32_t>(q.tokens).subspan(q.prompt_len);
+      const auto output = q.known_tokens().subspan(q.prompt_len);
       const SamplingContext ctx{prompt, output, model_.eos_token_ids};
       sc.device_sample = sc.want_logits && !sc.all_logits && device_sampling_supports(p, ctx, model_.vocab_size);
       if (sc.device_sample) {
@@ -261,7 +293,32 @@ bool Engine::launch() {
     if (c.start < static_cast<int64_t>(c.request->prompt_len))
       counters_.prompt_tokens += std::min<int64_t>(c.num_tokens, static_cast<int64_t>(c.request->prompt_len) - c.start);
   }
-  for (const ScheduledChunk& c : plan.chunks) c.request->in_flight = true;
+  for (size_t i = 0; i < plan.chunks.size(); ++i) {
+    ScheduledChunk& c = plan.chunks[i];
+    Request& q = *c.request;
+    ++q.in_flight;
+    // Run ahead: the next step may schedule the request before this one is back when what this one
+    // yields is KV only, or a token drawn on the device that the next step can take from there
+    // (penalties need the token on the host; the request's last token needs no next step).
+    const SamplingParams& p = q.params;
+    const bool penalties = p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+    const bool ahead =
+        ahead_ && (!chunks[i].want_logits ||
+                   (chunks[i].device_sample && !penalties && q.num_tokens() + 1 - static_cast<int64_t>(q.prompt_len) < q.max_tokens &&
+                    q.num_tokens() + 1 < config_.scheduler.max_model_len));
+    if (!ahead) {
+      q.awaits_step = true;
+      continue;
+    }
+    c.ran_ahead = true;
+    q.num_computed = c.start + c.num_tokens;
+    if (chunks[i].want_logits) {
+      q.tokens.push_back(-1);  // (within the reserved capacity: spans into it stay valid)
+      ++q.num_pending;
+      q.ahead_chunk = static_cast<int32_t>(i);
+      q.ahead_step = serial;
+    }
+  }
   step->output = runner_.submit(chunks);
   step->plan = std::move(plan);
   in_flight_.push_back(std::move(step));
@@ -274,7 +331,10 @@ void Engine::complete() {
   StepOutput out = step->output.get();
   const StepPlan& plan = step->plan;
   const std::vector<SeqChunk>& chunks = step->chunks;
-  for (const ScheduledChunk& c : plan.chunks) c.request->in_flight = false;
+  for (const ScheduledChunk& c : plan.chunks) {
+    --c.request->in_flight;
+    if (!c.ran_ahead) c.request->awaits_step = false;
+  }
   const std::vector<float>& logits = out.logits;
   scheduler_.on_step_done(plan);
   if (config_.on_step) config_.on_step(plan.num_tokens);
@@ -290,7 +350,7 @@ void Engine::complete() {
     size_t r = 0;
     for (size_t i = 0; i < plan.chunks.size(); ++i) {
       r += chunks[i].all_logits ? static_cast<size_t>(plan.chunks[i].num_tokens) : (chunks[i].want_logits ? 1 : 0);
-      if (plan.chunks[i].samples() && !chunks[i].device_sample) host_rows.emplace_back(i, r - 1);
+      if (chunks[i].want_logits && !chunks[i].device_sample) host_rows.emplace_back(i, r - 1);
     }
     const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(host_rows.size())));
     if (static_cast<int>(samplers_.size()) < threads) samplers_.resize(static_cast<size_t>(threads));
@@ -309,6 +369,7 @@ void Engine::complete() {
   // before pass 2 (detokenizing, stop strings, events) — the device runs it meanwhile.
   struct Sampled {
     size_t chunk;
+    int32_t token;
     std::string reason;
     bool length = false;
     StreamEvent event;
@@ -323,12 +384,10 @@ void Engine::complete() {
     std::span<const float> block;
     if (!logits.empty()) block = std::span<const float>(logits.data() + row * vocab, rows * vocab);
     row += rows;
-    if (s.finish_pending) {  // its final event went out while this step was in flight
-      release(s);
-      continue;
-    }
-    if (s.abort_pending) {  // aborted while its step was in flight
-      finish(s, "abort", StreamEvent{});
+    if (s.finish_pending || s.abort_pending) {  // its final event went out (or it was aborted) meanwhile
+      if (q.in_flight > 0) continue;            // the blocks are in use until its last step is back
+      if (s.finish_pending) release(s);
+      else finish(s, "abort", StreamEvent{});
       continue;
     }
     if (chunks[i].all_logits) {
@@ -342,7 +401,7 @@ void Engine::complete() {
         s.prompt_logprobs.insert(s.prompt_logprobs.end(), lp.begin(), lp.end());
       }
     }
-    if (!c.samples()) continue;
+    if (!chunks[i].want_logits) continue;
     SampleResult& res = drawn[i];
     if (chunks[i].device_sample) {  // drawn on the device
       res.token = out.tokens[i];
@@ -355,10 +414,19 @@ void Engine::complete() {
         res.logprobs = std::move(lp);
       }
     }
-    q.tokens.push_back(res.token);
+    if (c.ran_ahead) {  // its placeholder (the next step may already be computing from it)
+      const int64_t at = c.start + c.num_tokens;
+      STRATA_CHECK(q.num_pending > 0 && at == q.num_known(), "request {}: token {} is not its next placeholder",
+                   q.id, at);
+      q.tokens[static_cast<size_t>(at)] = res.token;
+      --q.num_pending;
+    } else {
+      q.tokens.push_back(res.token);
+    }
     ++counters_.generation_tokens;
     Sampled x;
     x.chunk = i;
+    x.token = res.token;
     StreamEvent& e = x.event;
     e.index = s.index;
     e.time = now_s();
@@ -384,19 +452,17 @@ void Engine::complete() {
       x.reason = "stop";
       e.stop_token = res.token;
     }
-    x.length = q.num_output() >= q.max_tokens || q.num_tokens() >= config_.scheduler.max_model_len;
-    if (!x.reason.empty() || x.length) scheduler_.remove(&q);  // out of the next step; its blocks are free
+    x.length = q.num_output() >= q.max_tokens || q.num_known() >= config_.scheduler.max_model_len;
+    // Out of the next step; its blocks are free (once no step in flight writes them).
+    if (!x.reason.empty() || x.length) scheduler_.remove(&q, q.in_flight == 0);
     sampled.push_back(std::move(x));
   }
-  if (runner_.overlaps() && !draining_) {
-    while (static_cast<int>(in_flight_.size()) < runner_.max_in_flight() && launch()) {
-    }
-  }
+  if (runner_.overlaps() && !draining_) launch_more();
   // Pass 2: text, stop strings and events (while the next step runs, when the executor overlaps).
   for (Sampled& x : sampled) {
     Seq& s = *seqs_.at(plan.chunks[x.chunk].request->key);
     Request& q = s.req;
-    const int32_t token = q.tokens.back();
+    const int32_t token = x.token;
     const bool min_reached = q.num_output() >= q.params.min_tokens;
     // As vLLM V1: the EOS / stop token that ends the sequence is not detokenized into the text unless
     // include_stop_str_in_output.
@@ -411,10 +477,11 @@ void Engine::complete() {
     if (x.reason.empty() && x.length) x.reason = "length";
     if (x.reason.empty()) {
       s.stream->push(std::move(x.event));
-    } else if (q.in_flight) {
-      // A stop string ended it after the next step took it: the client hears now, the blocks are
-      // released when that step is back.
+    } else if (q.in_flight > 0) {
+      // A stop string (or EOS, with async scheduling) ended it after a next step took it: the client
+      // hears now, the blocks are released when that step is back.
       s.finish_pending = true;
+      scheduler_.remove(&q, /*free_blocks=*/false);
       finish_event(s, x.reason, x.event);
       s.stream->push(std::move(x.event));
     } else {

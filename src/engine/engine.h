@@ -11,6 +11,16 @@
 // sampled tokens join their requests (and EOS / length retire them), the next step is launched, and
 // only then does the host detokenize, check stop strings and push events — while the device runs.
 //
+// Async scheduling (an overlapping single-rank executor that runs_ahead(), unless
+// EngineConfig::async_scheduling is off): the engine keeps two steps in flight and schedules step N+1
+// before step N's tokens are back. A request whose chunk in step N draws on the device (no penalties,
+// not its last token) is advanced at launch: a placeholder joins its tokens and its next decode in
+// N+1 takes the token N drew, on the runner's side (SeqChunk::token_from). The placeholder is filled
+// when N is back; it is not hashed into the prefix cache until then; a request that stops at N (EOS,
+// stop string) has its N+1 output dropped and its blocks freed once N+1 is back. Requests that need
+// the host between steps (host sampling, penalties) are not advanced, and while one of them is
+// running the engine keeps one step in flight, so every request still runs in every step.
+//
 // n > 1 runs n sequences (seeds seed + i) that share the prompt's blocks through the prefix cache.
 #pragma once
 
@@ -43,6 +53,7 @@ struct EngineConfig {
   bool enable_prefix_caching = true;
   uint64_t seed = 0;
   int max_logprobs = kDefaultMaxLogprobs;
+  bool async_scheduling = true;  // where the executor supports it (see above)
   std::function<void(int64_t num_tokens)> on_step;  // engine thread, after each model step (metrics)
 };
 
@@ -65,6 +76,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0;      // computed prompt tokens (cache hits excluded)
   int64_t generation_tokens = 0;
   int64_t num_steps = 0;
+  int64_t num_steps_ahead = 0;  // launched before the previous step was back (async scheduling)
 };
 
 class Engine {
@@ -89,6 +101,7 @@ class Engine {
   void start(EngineRequest r, std::shared_ptr<RequestStream> stream);
   struct InFlight;
   bool launch();    // schedules and submits one step; false when nothing could be scheduled
+  void launch_more();  // launches while fewer than depth_ steps are in flight (and a next one may go)
   void complete();  // waits for the oldest launched step and processes its output
   // The final event: fills `e`, pushes it, and releases the sequence (scheduler, blocks, maps).
   void finish(Seq& s, const std::string& reason, StreamEvent e);
@@ -106,6 +119,9 @@ class Engine {
   std::unordered_map<RequestKey, std::unique_ptr<Seq>> seqs_;
   std::deque<std::unique_ptr<InFlight>> in_flight_;  // launched steps, oldest first
   bool draining_ = false;                            // shutting down: no new steps
+  bool ahead_ = false;                               // async scheduling (see above)
+  int depth_ = 1;                                    // steps kept in flight
+  uint64_t step_serial_ = 0;                         // of the last launched step
   std::unordered_map<std::string, std::vector<RequestKey>> by_id_;
   uint64_t next_key_ = 1;
   EngineStats counters_;

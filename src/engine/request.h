@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,24 @@ struct Request {
   RequestStatus status = RequestStatus::kWaiting;
   int64_t num_computed = 0;     // tokens whose KV is in the cache
   int64_t num_preemptions = 0;
-  bool in_flight = false;       // a launched step computes it: the scheduler leaves it alone until it is back
+  int in_flight = 0;            // launched steps that compute it (its blocks are in use until they are back)
+  // Its next chunk needs the output of a step in flight (the scheduler leaves it alone until that step
+  // is back). Not set for chunks the engine ran ahead (async scheduling, see engine.h).
+  bool awaits_step = false;
+  // Async scheduling: the last num_pending entries of `tokens` are placeholders for tokens that steps
+  // in flight are drawing on the device; the newest one comes from chunk `ahead_chunk` of step
+  // `ahead_step` (engine step serials).
+  int64_t num_pending = 0;
+  int32_t ahead_chunk = -1;
+  uint64_t ahead_step = 0;
   std::mt19937_64 rng;
 
+  // Every token, placeholders included: what the scheduler computes.
   int64_t num_tokens() const { return static_cast<int64_t>(tokens.size()); }
-  int64_t num_output() const { return num_tokens() - static_cast<int64_t>(prompt_len); }
+  // The tokens known on the host (placeholders excluded): what stops, counts and the prefix cache see.
+  int64_t num_known() const { return num_tokens() - num_pending; }
+  std::span<const int32_t> known_tokens() const { return std::span<const int32_t>(tokens).first(static_cast<size_t>(num_known())); }
+  int64_t num_output() const { return num_known() - static_cast<int64_t>(prompt_len); }
 };
 
 }  // namespace strata

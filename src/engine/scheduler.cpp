@@ -33,7 +33,7 @@ Request* Scheduler::pick_victim() const {
   STRATA_CHECK(!running_.empty(), "nothing to preempt");
   Request* last = config_.priority_policy ? *std::max_element(running_.begin(), running_.end(), runs_before)
                                           : running_.back();
-  return last->in_flight ? nullptr : last;
+  return last->in_flight > 0 ? nullptr : last;
 }
 
 void Scheduler::preempt(Request* r, StepPlan& plan) {
@@ -73,7 +73,7 @@ StepPlan Scheduler::schedule() {
   size_t i = 0;
   while (i < running_.size() && budget > 0 && seqs_left > 0) {
     Request* r = running_[i];
-    if (r->in_flight) {  // a step over it is still running (pipeline parallelism)
+    if (r->awaits_step) {  // a step over it is still running (pipeline parallelism, host sampling)
       ++i;
       continue;
     }
@@ -85,7 +85,8 @@ StepPlan Scheduler::schedule() {
     }
     bool scheduled = false, blocked = false;
     while (true) {
-      if (kv_.allocate_slots(r->key, r->tokens, r->num_computed, num_new, nullptr, r->cache_salt)) {
+      // (Placeholders are not hashed into the prefix cache: their block is registered once they are known.)
+      if (kv_.allocate_slots(r->key, r->known_tokens(), r->num_computed, num_new, nullptr, r->cache_salt)) {
         scheduled = true;
         break;
       }
@@ -149,13 +150,14 @@ StepPlan Scheduler::schedule() {
 }
 
 void Scheduler::on_step_done(const StepPlan& plan) {
-  for (const ScheduledChunk& c : plan.chunks) c.request->num_computed = c.start + c.num_tokens;
+  for (const ScheduledChunk& c : plan.chunks)
+    if (!c.ran_ahead) c.request->num_computed = c.start + c.num_tokens;
 }
 
-void Scheduler::remove(Request* r) {
+void Scheduler::remove(Request* r, bool free_blocks) {
   if (auto it = std::find(running_.begin(), running_.end(), r); it != running_.end()) running_.erase(it);
   if (auto it = std::find(waiting_.begin(), waiting_.end(), r); it != waiting_.end()) waiting_.erase(it);
-  kv_.free(r->key);
+  if (free_blocks) kv_.free(r->key);
   r->status = RequestStatus::kFinished;
 }
 

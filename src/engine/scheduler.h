@@ -30,6 +30,7 @@ struct ScheduledChunk {
   Request* request;
   int64_t start;       // first token computed this step (= num_computed before the step)
   int64_t num_tokens;  // tokens computed this step
+  bool ran_ahead = false;  // the engine advanced the request at launch (async scheduling): on_step_done skips it
   // The chunk reaches the end of the known tokens, so its last logits produce the next token.
   bool samples() const { return start + num_tokens == request->num_tokens(); }
 };
@@ -47,10 +48,11 @@ class Scheduler {
 
   void add(Request* r);
   StepPlan schedule();
-  // After the model ran the plan: num_computed advances by each chunk's tokens.
+  // After the model ran the plan: num_computed advances by each chunk's tokens (but ran_ahead ones).
   void on_step_done(const StepPlan& plan);
-  // Removes a request (finished or aborted) from the queues and frees its blocks at once.
-  void remove(Request* r);
+  // Removes a request (finished or aborted) from the queues and frees its blocks at once, or, with
+  // free_blocks false (a step in flight still writes them), leaves its blocks to a later remove().
+  void remove(Request* r, bool free_blocks = true);
 
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }

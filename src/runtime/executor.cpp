@@ -56,6 +56,8 @@ struct AsyncExecutor::Impl {
 AsyncExecutor::AsyncExecutor(Executor& inner) : impl_(std::make_unique<Impl>(inner)) {}
 AsyncExecutor::~AsyncExecutor() = default;
 
+bool AsyncExecutor::runs_ahead() const { return impl_->inner.runs_ahead(); }
+
 StepOutput AsyncExecutor::run(std::span<const SeqChunk> chunks) { return submit(chunks).get(); }
 
 std::future<StepOutput> AsyncExecutor::submit(std::span<const SeqChunk> chunks) {

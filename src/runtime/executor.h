@@ -26,6 +26,9 @@ class Executor {
   // Whether submit() returns while the step runs (elsewhere), so the engine may launch the next step
   // before it post-processes the last one.
   virtual bool overlaps() const { return false; }
+  // Whether a chunk may take its token from the previous step's device draw (SeqChunk::token_from),
+  // so the engine can schedule step N+1 before step N's tokens are back (async scheduling).
+  virtual bool runs_ahead() const { return false; }
 };
 
 // One rank's ModelRunner on a thread of its own: submit() returns at once, so the engine thread
@@ -38,6 +41,7 @@ class AsyncExecutor final : public Executor {
   StepOutput run(std::span<const SeqChunk> chunks) override;
   std::future<StepOutput> submit(std::span<const SeqChunk> chunks) override;
   bool overlaps() const override { return true; }
+  bool runs_ahead() const override;
 
  private:
   struct Impl;

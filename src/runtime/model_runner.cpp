@@ -52,6 +52,12 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
+  StepOutput out = run_step(chunks);
+  last_tokens_ = out.tokens;
+  return out;
+}
+
+StepOutput ModelRunner::run_step(std::span<const SeqChunk> chunks) {
   const auto t_start = std::chrono::steady_clock::now();
   if (g_timing.on && g_timing.steps > 0) g_timing.between += std::chrono::duration<double, std::milli>(t_start - g_timing.last_end).count();
   const int32_t bs = cache_.block_size;
@@ -74,9 +80,14 @@ StepOutput ModelRunner::run(std::span<const SeqChunk> chunks) {
     std::copy(c.block_table.begin(), c.block_table.end(), in.tables.begin() + s * in.max_blocks);
     if (len != 1 || !c.want_logits || c.all_logits) in.decode_only = false;
     if (c.all_logits || (c.want_logits && !c.device_sample)) in.need_logits = true;
+    if (c.token_from >= 0) {
+      STRATA_CHECK(len == 1 && static_cast<size_t>(c.token_from) < last_tokens_.size() &&
+                       last_tokens_[static_cast<size_t>(c.token_from)] >= 0,
+                   "chunk {} takes its token from chunk {} of the previous step, which drew none", s, c.token_from);
+    }
     for (int32_t i = 0; i < len; ++i, ++t) {
       const int32_t p = c.start + i;
-      in.ids.push_back(c.tokens[i]);
+      in.ids.push_back(c.token_from >= 0 ? last_tokens_[static_cast<size_t>(c.token_from)] : c.tokens[i]);
       in.pos.push_back(p);
       in.slots.push_back(static_cast<int64_t>(c.block_table[p / bs]) * bs + p % bs);
       if (c.all_logits || (c.want_logits && i == len - 1)) {

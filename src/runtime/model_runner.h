@@ -46,6 +46,9 @@ struct SeqChunk {
   DeviceSamplingParams sampling{};       // the rest of that draw
   std::span<const int32_t> prompt_ids{};  // the request's prompt and output so far, for the penalties
   std::span<const int32_t> output_ids{};
+  // >= 0: the chunk is one token, the one the previous step drew on the device for its chunk
+  // token_from (the engine scheduled it before that token was back); `tokens` is then not read.
+  int32_t token_from = -1;
 };
 
 // log_softmax of a chunk's raw last logits row, as its device draw returns it.
@@ -73,6 +76,7 @@ class ModelRunner final : public Executor {
   ModelRunner(Model& model, Backend& backend, KvCache& cache)
       : model_(model), backend_(backend), cache_(cache), sampling_(backend) {}
   StepOutput run(std::span<const SeqChunk> chunks) override;
+  bool runs_ahead() const override { return true; }
   // Host f32 [num_logit_rows, vocab], rows in chunk order.
   std::vector<float> step(std::span<const SeqChunk> chunks) { return run(chunks).logits; }
   int block_size() const { return cache_.block_size; }
@@ -85,6 +89,7 @@ class ModelRunner final : public Executor {
 
  private:
   struct Inputs;
+  StepOutput run_step(std::span<const SeqChunk> chunks);
   struct Graph {
     int id = -1;
     TensorView logits;
@@ -107,6 +112,7 @@ class ModelRunner final : public Executor {
   int64_t g_max_blocks_ = 0;
   std::vector<int32_t> g_buckets_;
   std::map<int32_t, Graph> graphs_;  // by bucket size
+  std::vector<int32_t> last_tokens_;  // the previous step's draws, per chunk (SeqChunk::token_from)
 };
 
 }  // namespace strata

@@ -1,6 +1,8 @@
 // The Engine on a real (tiny, random-weight) Qwen2 checkpoint with its real tokenizer: continuous
 // batching must not change greedy outputs, nor prefix caching, nor preemption under a tiny KV cache;
-// seeded sampling is independent of batch composition; stops, n > 1, aborts and logprobs.
+// seeded sampling is independent of batch composition; stops, n > 1, aborts and logprobs. Every test
+// runs with the runner on the engine thread, on its own thread (AsyncExecutor), and on its own thread
+// with async scheduling (steps launched before the previous one's tokens are back).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -24,7 +26,9 @@ struct Output {
   int64_t cached = 0;
 };
 
-class EngineTest : public ::testing::Test {
+enum class Mode { kDirect, kOverlap, kAsync };
+
+class EngineTest : public ::testing::TestWithParam<Mode> {
  protected:
   static void SetUpTestSuite() {
     if (!test::testdata_available()) return;
@@ -41,13 +45,18 @@ class EngineTest : public ::testing::Test {
     delete model_;
     model_ = nullptr;
   }
-  void SetUp() override { STRATA_REQUIRE_TESTDATA(); }
+  void SetUp() override {
+    STRATA_REQUIRE_TESTDATA();
+    mode_ = GetParam();
+  }
 
   // A fresh cache + engine with the given knobs.
   void make_engine(int32_t num_blocks, int64_t max_batched = 2048, bool caching = true, int32_t max_seqs = 256) {
     engine_.reset();
+    overlap_.reset();
     cache_ = model_->model->allocate_kv_cache(num_blocks, 16);
     runner_ = std::make_unique<ModelRunner>(*model_->model, *model_->backend, cache_);
+    if (mode_ != Mode::kDirect) overlap_ = std::make_unique<AsyncExecutor>(*runner_);
     EngineConfig ec;
     ec.scheduler.max_model_len = model_->max_model_len;
     ec.scheduler.max_num_batched_tokens = max_batched;
@@ -55,7 +64,9 @@ class EngineTest : public ::testing::Test {
     ec.num_blocks = num_blocks;
     ec.block_size = 16;
     ec.enable_prefix_caching = caching;
-    engine_ = std::make_unique<Engine>(*runner_, *model_->tokenizer, model_->config, ec);
+    ec.async_scheduling = mode_ == Mode::kAsync;
+    Executor& executor = overlap_ ? static_cast<Executor&>(*overlap_) : *runner_;
+    engine_ = std::make_unique<Engine>(executor, *model_->tokenizer, model_->config, ec);
   }
 
   std::vector<int32_t> ids(const std::string& text) { return model_->tokenizer->encode(text, true); }
@@ -125,13 +136,22 @@ class EngineTest : public ::testing::Test {
   }
 
   static LoadedModel* model_;
+  Mode mode_ = Mode::kDirect;  // of the next make_engine
   KvCache cache_;
   std::unique_ptr<ModelRunner> runner_;
+  std::unique_ptr<AsyncExecutor> overlap_;
   std::unique_ptr<Engine> engine_;
 };
 LoadedModel* EngineTest::model_ = nullptr;
 
-TEST_F(EngineTest, ConcurrentGreedyEqualsAloneWithChunkedPrefill) {
+INSTANTIATE_TEST_SUITE_P(Executors, EngineTest, ::testing::Values(Mode::kDirect, Mode::kOverlap, Mode::kAsync),
+                         [](const ::testing::TestParamInfo<Mode>& i) {
+                           return std::string(i.param == Mode::kDirect    ? "direct"
+                                              : i.param == Mode::kOverlap ? "overlap"
+                                                                          : "async");
+                         });
+
+TEST_P(EngineTest, ConcurrentGreedyEqualsAloneWithChunkedPrefill) {
   auto reqs = mixed_requests(20);
   make_engine(512, /*max_batched=*/64);  // small budget: long prompts are chunked
   auto together = run_all(reqs);
@@ -145,7 +165,7 @@ TEST_F(EngineTest, ConcurrentGreedyEqualsAloneWithChunkedPrefill) {
   }
 }
 
-TEST_F(EngineTest, PrefixCachingOnAndOffGiveTheSameOutputs) {
+TEST_P(EngineTest, PrefixCachingOnAndOffGiveTheSameOutputs) {
   auto reqs = mixed_requests(12);
   make_engine(512, 2048, /*caching=*/false);
   auto off = run_all(reqs);
@@ -165,7 +185,7 @@ TEST_F(EngineTest, PrefixCachingOnAndOffGiveTheSameOutputs) {
   EXPECT_EQ(st.kv_usage, 0.0) << "every block returned";
 }
 
-TEST_F(EngineTest, TinyKvCacheForcesPreemptionAndOutputsStayTheSame) {
+TEST_P(EngineTest, TinyKvCacheForcesPreemptionAndOutputsStayTheSame) {
   auto reqs = mixed_requests(40);
   make_engine(512);
   auto roomy = run_all(reqs);
@@ -180,7 +200,7 @@ TEST_F(EngineTest, TinyKvCacheForcesPreemptionAndOutputsStayTheSame) {
   EXPECT_EQ(st.kv_usage, 0.0);
 }
 
-TEST_F(EngineTest, SeededSamplingIsIndependentOfTheBatch) {
+TEST_P(EngineTest, SeededSamplingIsIndependentOfTheBatch) {
   EngineRequest r;
   r.id = "seeded";
   r.prompt_ids = ids("The weather today is");
@@ -200,7 +220,7 @@ TEST_F(EngineTest, SeededSamplingIsIndependentOfTheBatch) {
   EXPECT_NE(run_all({r})[0].ids, alone[0].ids);
 }
 
-TEST_F(EngineTest, ParallelSamplesShareThePromptAndDiffer) {
+TEST_P(EngineTest, ParallelSamplesShareThePromptAndDiffer) {
   make_engine(256);
   EngineRequest r;
   r.id = "n4";
@@ -223,7 +243,7 @@ TEST_F(EngineTest, ParallelSamplesShareThePromptAndDiffer) {
   EXPECT_GT(idle_stats().prefix_hits, 0) << "samples 2..4 reuse the prompt's full blocks";
 }
 
-TEST_F(EngineTest, StopStringsTokensAndMinTokens) {
+TEST_P(EngineTest, StopStringsTokensAndMinTokens) {
   make_engine(256);
   auto base = greedy("base", ids("San Francisco is a city where"), 24);
   Output full = run_all({base})[0];
@@ -253,7 +273,7 @@ TEST_F(EngineTest, StopStringsTokensAndMinTokens) {
   EXPECT_GE(mt.ids.size(), 10u);
 }
 
-TEST_F(EngineTest, AbortFreesBlocksAtOnce) {
+TEST_P(EngineTest, AbortFreesBlocksAtOnce) {
   make_engine(256);
   auto r = greedy("long", ids("Tell me a very long story about"), 400);
   auto s = engine_->submit(r);
@@ -266,7 +286,7 @@ TEST_F(EngineTest, AbortFreesBlocksAtOnce) {
   EXPECT_EQ(idle_stats().kv_usage, 0.0);
 }
 
-TEST_F(EngineTest, LogprobsAndPromptLogprobs) {
+TEST_P(EngineTest, LogprobsAndPromptLogprobs) {
   make_engine(256);
   auto r = greedy("lp", ids("The capital of France is"), 5);
   r.params.logprobs = 3;
@@ -284,7 +304,7 @@ TEST_F(EngineTest, LogprobsAndPromptLogprobs) {
   EXPECT_EQ((*o.prompt_logprobs)[0].sampled.token, r.prompt_ids[1]);
 }
 
-TEST_F(EngineTest, DeviceSamplingMatchesTheHostSampler) {
+TEST_P(EngineTest, DeviceSamplingMatchesTheHostSampler) {
   make_engine(256);
   // A logit_bias of 0 changes no logit but is host-only processing: the same request on the host path.
   auto on_host = [](EngineRequest r) {
@@ -327,7 +347,75 @@ TEST_F(EngineTest, DeviceSamplingMatchesTheHostSampler) {
   EXPECT_NE(run_all({plain})[0].ids, device[0].ids);
 }
 
-TEST_F(EngineTest, RejectsBadRequests) {
+// Every kind of request at once (chunked prompts, seeded top-p, penalties, logprobs, stop strings and
+// stop ids, n = 2, a single token, prompt logprobs): the same outputs as with the runner on the engine
+// thread, and every block back.
+TEST_P(EngineTest, SameOutputsAsTheDirectRunner) {
+  auto reqs = mixed_requests(14);
+  reqs[1].params.temperature = 0.8f;
+  reqs[1].params.top_p = 0.9f;
+  reqs[1].params.seed = 11;
+  reqs[2].params.repetition_penalty = 1.2f;
+  reqs[2].params.presence_penalty = 0.5f;
+  reqs[3].params.logprobs = 2;
+  reqs[4].params.max_tokens = 1;
+  reqs[5].params.n = 2;
+  reqs[5].params.temperature = 1.0f;
+  reqs[5].params.seed = 3;
+  reqs[6].params.prompt_logprobs = 1;
+  reqs[7].params.min_tokens = 3;
+  reqs[7].params.logit_bias[5] = 1.5f;  // host sampling
+  mode_ = Mode::kDirect;
+  make_engine(512, /*max_batched=*/96);
+  const auto ref = run_all(reqs);
+  // Stops taken from the reference outputs: a token id and a string, each from the middle.
+  reqs[8].params.stop_token_ids = {ref[8].ids[5]};
+  reqs[9].params.stop = {ref[9].text.substr(ref[9].text.size() / 2, 3)};
+  const auto ref_stops = run_all({reqs[8], reqs[9]});
+  mode_ = GetParam();
+  make_engine(512, 96);
+  const auto got = run_all(reqs);
+  const auto got_stops = run_all({reqs[8], reqs[9]});
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const Output& a = i == 8 || i == 9 ? got_stops[i - 8] : got[i];
+    const Output& b = i == 8 || i == 9 ? ref_stops[i - 8] : ref[i];
+    EXPECT_EQ(a.ids, b.ids) << reqs[i].id;
+    EXPECT_EQ(a.text, b.text) << reqs[i].id;
+    EXPECT_EQ(a.finish_reason, b.finish_reason) << reqs[i].id;
+    ASSERT_EQ(a.logprobs.size(), b.logprobs.size()) << reqs[i].id;
+    for (size_t j = 0; j < a.logprobs.size(); ++j) EXPECT_EQ(a.logprobs[j].sampled.token, b.logprobs[j].sampled.token);
+    EXPECT_EQ(a.prompt_logprobs.has_value(), b.prompt_logprobs.has_value());
+  }
+  EXPECT_EQ(ref_stops[0].finish_reason, "stop");
+  EXPECT_EQ(ref_stops[1].finish_reason, "stop");
+  EXPECT_EQ(ref[4].ids.size(), 1u);
+  const EngineStats st = idle_stats();
+  EXPECT_EQ(st.kv_usage, 0.0) << "every block returned";
+  if (GetParam() == Mode::kAsync) {
+    EXPECT_GT(st.num_steps_ahead, 0);
+  } else {
+    EXPECT_EQ(st.num_steps_ahead, 0);
+  }
+}
+
+// Greedy decodes only (nothing needs the host between steps): with async scheduling nearly every step
+// is launched while the previous one runs, and the outputs do not change.
+TEST_P(EngineTest, AsyncSchedulingRunsAheadOfEveryStep) {
+  auto reqs = mixed_requests(24);
+  reqs.resize(8);
+  make_engine(512);
+  const auto got = run_all(reqs);
+  const EngineStats st = idle_stats();
+  for (const Output& o : got) EXPECT_EQ(o.ids.size(), 24u);
+  if (GetParam() == Mode::kAsync) {
+    EXPECT_GE(st.num_steps_ahead, st.num_steps - 2) << st.num_steps;
+  } else {
+    EXPECT_EQ(st.num_steps_ahead, 0);
+  }
+  EXPECT_EQ(st.kv_usage, 0.0);
+}
+
+TEST_P(EngineTest, RejectsBadRequests) {
   make_engine(8);
   auto r = greedy("bad", std::vector<int32_t>(600, 5), 4);
   EXPECT_NE(engine_->submit(r).error().message().find("maximum context length is 512"), std::string::npos);

@@ -20,6 +20,12 @@ std::unique_ptr<Request> make_request(RequestKey key, int64_t prompt_len) {
   return r;
 }
 
+// A step in flight computes r, and r's next chunk needs its output.
+void set_in_flight(Request* r, bool on) {
+  r->in_flight = on ? 1 : 0;
+  r->awaits_step = on;
+}
+
 TEST(SchedulerInFlight, RequestsInFlightAreSkippedUntilTheirStepIsBack) {
   KvCacheManager kv(64, 4, true);
   SchedulerConfig cfg;
@@ -29,14 +35,14 @@ TEST(SchedulerInFlight, RequestsInFlightAreSkippedUntilTheirStepIsBack) {
   sched.add(a.get());
   StepPlan first = sched.schedule();  // a's prompt
   ASSERT_EQ(first.chunks.size(), 1u);
-  a->in_flight = true;
+  set_in_flight(a.get(), true);
   sched.add(b.get());
   StepPlan second = sched.schedule();  // only b: a is in flight
   ASSERT_EQ(second.chunks.size(), 1u);
   EXPECT_EQ(second.chunks[0].request, b.get());
-  b->in_flight = true;
+  set_in_flight(b.get(), true);
   EXPECT_TRUE(sched.schedule().empty());  // both in flight
-  a->in_flight = false;
+  set_in_flight(a.get(), false);
   sched.on_step_done(first);
   a->tokens.push_back(7);
   StepPlan third = sched.schedule();  // a's decode, b still in flight
@@ -60,7 +66,7 @@ TEST(SchedulerInFlight, NoPreemptionOfARequestInFlight) {
   ASSERT_EQ(p.chunks.size(), 2u);
   sched.on_step_done(p);
   b->tokens.push_back(1);  // b's next token needs a new block
-  a->in_flight = true;
+  set_in_flight(a.get(), true);
   auto c = make_request(3, 4);
   sched.add(c.get());
   StepPlan q = sched.schedule();
@@ -69,7 +75,7 @@ TEST(SchedulerInFlight, NoPreemptionOfARequestInFlight) {
   EXPECT_EQ(kv.num_blocks_of(a->key), 2);
   EXPECT_EQ(kv.num_blocks_of(b->key), 2);
   // a is back: now the newest (a) gives way, as without a pipeline, and b goes on.
-  a->in_flight = false;
+  set_in_flight(a.get(), false);
   a->tokens.push_back(1);
   StepPlan r = sched.schedule();
   ASSERT_EQ(r.preempted.size(), 1u);
@@ -91,7 +97,7 @@ TEST(SchedulerInFlight, APipelineStepTakesItsShareOfTheRequests) {
   }
   StepPlan first = sched.schedule();
   EXPECT_EQ(first.chunks.size(), 3u);
-  for (auto& c : first.chunks) c.request->in_flight = true;
+  for (auto& c : first.chunks) set_in_flight(c.request, true);
   StepPlan second = sched.schedule();
   EXPECT_EQ(second.chunks.size(), 3u);  // the other half, while the first is in flight
 }
