@@ -21,14 +21,7 @@ what=("$@")
 want() { [[ " ${what[*]} " == *" $1 "* ]]; }
 
 dir=$(mktemp -d)
-td=$STRATA_TESTDATA_DIR
-cp "$td/llama3-hf-configs/Llama-3.1-8B.config.json" "$dir/config.json"
-# No generation_config.json: requests sample at the API defaults (temperature 1, no top-p). With
-# SERVE_SAMPLING=llama31 the server gets Llama 3.1's generation_config.json (temperature 0.6, top_p
-# 0.9) as its defaults; both are drawn on the GPU.
-[[ ${SERVE_SAMPLING:-} == llama31 ]] && echo '{"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "temperature": 0.6, "top_p": 0.9}' >"$dir/generation_config.json"
-gunzip -c "$td/hf-tokenizers/llama-3.1-instruct/tokenizer.json.gz" >"$dir/tokenizer.json"
-cp "$td/hf-tokenizers/llama-3.1-instruct/tokenizer_config.json" "$dir/"
+llama8b_dir "$dir"
 
 perf=$(build/cuda/strata_gpuperf)
 echo "$perf"

@@ -46,3 +46,13 @@ device_build() {
   cmake --preset cuda $STRATA_CMAKE_DEVICE_ARGS >"$1/configure.log" 2>&1 || { tail -30 "$1/configure.log"; return 1; }
   cmake --build build/cuda -j"$(nproc)" >"$1/build.log" 2>&1 || { grep -E "error|Error" -A3 "$1/build.log" | head -60; return 1; }
 }
+# A Llama-3.1-8B model directory for --load-format dummy in $1: the real config.json and the Llama 3.1
+# tokenizer (no generation_config.json: requests sample at the API defaults; with SERVE_SAMPLING=llama31
+# the server gets Llama 3.1's, temperature 0.6 and top_p 0.9).
+llama8b_dir() {
+  local td=$STRATA_TESTDATA_DIR
+  cp "$td/llama3-hf-configs/Llama-3.1-8B.config.json" "$1/config.json"
+  [[ ${SERVE_SAMPLING:-} == llama31 ]] && echo '{"bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "temperature": 0.6, "top_p": 0.9}' >"$1/generation_config.json"
+  gunzip -c "$td/hf-tokenizers/llama-3.1-instruct/tokenizer.json.gz" >"$1/tokenizer.json"
+  cp "$td/hf-tokenizers/llama-3.1-instruct/tokenizer_config.json" "$1/"
+}

@@ -2,7 +2,7 @@
 // prefill) against the CPU reference on random paged KV caches. Each sequence owns a random set of
 // distinct blocks in random order; cache slots no sequence reaches hold large junk values so that a
 // read outside a sequence's keys shows. Decode batches (every q_len 1), prefills from position 0 and
-// mixed batches of chunks that start mid-sequence plus decodes; head_dim 4 .. 256, GQA groups 1 .. 4,
+// mixed batches of chunks that start mid-sequence plus decodes; head_dim 4 .. 256, GQA groups 1 .. 20,
 // block sizes 16 and 8, F32 and BF16 (F16 once). Skipped without a GPU; failures print the seed
 // (STRATA_TEST_SEED=<seed> replays).
 #include <gtest/gtest.h>
@@ -182,6 +182,21 @@ TEST(AttentionParity, DecodeEdgeLengths) {
       // One key; exactly one block; one past a block; a long sequence alone (many splits).
       for (int len : {1, 16, 17, 700, 2048}) check_attention(env, {dt, h, kvh, d, 16, {{1, len}}});
       check_attention(env, {dt, h, kvh, d, 16, {{1, 1}, {1, 1}, {1, 32}, {1, 33}}});
+    }
+}
+
+// GQA groups past the CUDA-core kernel's 8 heads per CTA (the tensor-core decode kernel takes up to
+// 16: 16 in one CTA, 12 and 20 split in two) and batches large enough for one split per sequence.
+TEST(AttentionParity, DecodeLargeGroupsAndBatches) {
+  STRATA_PARITY_SETUP(env);
+  for (DType dt : {kF32, kBF16, kF16})
+    for (int d : {64, 128}) {
+      for (const Gqa& g : {Gqa{16, 1}, Gqa{24, 2}, Gqa{20, 1}}) {
+        check_attention(env, {dt, g.heads, g.kv_heads, d, 16, decode_batch(env.rng, 5, 16)});
+        check_attention(env, {dt, g.heads, g.kv_heads, d, 16, {{1, 1}, {1, 700}, {1, 2048}}});
+      }
+      check_attention(env, {dt, 32, 8, d, 16, decode_batch(env.rng, 80, 16)});
+      check_attention(env, {dt, 32, 8, d, 32, decode_batch(env.rng, 80, 32)});
     }
 }
 

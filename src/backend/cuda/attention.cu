@@ -1,5 +1,5 @@
 // Paged attention: argument checks, workspace size and dispatch (kernels.cuh). The kernels are in
-// attention_decode.cu (one-query sequences, split-KV) and attention_prefill.cu (multi-query
+// attention_decode.cu / attention_decode_mma.cu (one-query sequences, split-KV) and attention_prefill.cu (multi-query
 // sequences, flash-attention tiles).
 //
 // Every launch runs the decode kernel for the sequences with exactly one query row; when

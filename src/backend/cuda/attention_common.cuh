@@ -172,6 +172,12 @@ struct PrefillParams {
 };
 
 // ---- launchers (T = float, __nv_bfloat16, __half) ----
+// Query heads per CTA of the tensor-core decode kernel (the 16 rows of its mma tiles).
+constexpr int kDecodeMmaMaxHeads = 16;
+// The tensor-core decode kernel (attention_decode_mma.cu; T = __nv_bfloat16 or __half, D = 64 or 128):
+// same grid, parameters and split partials as the CUDA-core one, heads_per_cta <= kDecodeMmaMaxHeads.
+template <typename T, int D>
+void launch_decode_mma_kernel(const DecodeParams& p, dim3 grid, cudaStream_t stream);
 // Split count of the decode kernel for `ctas_per_split` CTAs per split (num_seqs * kv-head CTAs);
 // `has_workspace` false forces 1 split.
 int decode_num_splits(int64_t ctas_per_split, bool has_workspace);

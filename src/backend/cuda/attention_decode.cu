@@ -1,4 +1,7 @@
-// Paged attention for sequences with one query row (decode), split-KV ("flash decoding").
+// Paged attention for sequences with one query row (decode), split-KV ("flash decoding"). This file's
+// CUDA-core kernel serves F32, other head sizes and unaligned tensors; 16-bit K/V with head_dim 64 or
+// 128 go to the tensor-core kernel of attention_decode_mma.cu (same grid, splits and partials, up to
+// kDecodeMmaMaxHeads query heads per CTA), dispatched by launch_decode below.
 //
 // Grid (num_splits, num_kv_heads * head_chunks, num_seqs), 128 threads. A CTA takes one sequence,
 // one KV head and up to kDecodeMaxHeads query heads of that head's GQA group, so each K/V row it
@@ -15,6 +18,8 @@
 // normalised output; otherwise unnormalised acc and (m, l) go to the workspace and
 // decode_combine_kernel merges the splits.
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "backend/cuda/attention_common.cuh"
 
@@ -352,8 +357,17 @@ template <typename T>
 void launch_decode(const PagedAttentionArgs& a, cudaStream_t stream) {
   const int D = a.head_dim;
   const int group = a.num_heads / a.num_kv_heads;
-  const int chunks0 = (group + kDecodeMaxHeads - 1) / kDecodeMaxHeads;
-  const int heads_per_cta = (group + chunks0 - 1) / chunks0;  // balanced chunks, <= kDecodeMaxHeads
+  // 16-bit K/V with head_dim 64 or 128 go to the tensor-core kernel (attention_decode_mma.cu).
+  const bool vec16 = aligned(a.k_cache, 16) && aligned(a.v_cache, 16) && (D * sizeof(T)) % 16 == 0;
+  // STRATA_DECODE_ATTENTION=simt keeps every launch on the CUDA-core kernel (for comparisons).
+  static const bool simt_only = [] {
+    const char* e = std::getenv("STRATA_DECODE_ATTENTION");
+    return e && std::string_view(e) == "simt";
+  }();
+  const bool mma = !simt_only && sizeof(T) == 2 && (D == 64 || D == 128) && vec16 && aligned(a.q, 16);
+  const int max_heads = mma ? kDecodeMmaMaxHeads : kDecodeMaxHeads;
+  const int chunks0 = (group + max_heads - 1) / max_heads;
+  const int heads_per_cta = (group + chunks0 - 1) / chunks0;  // balanced chunks, <= max_heads
   const int head_chunks = (group + heads_per_cta - 1) / heads_per_cta;
   const int S = decode_num_splits(static_cast<int64_t>(a.num_seqs) * a.num_kv_heads * head_chunks,
                                   a.workspace != nullptr);
@@ -382,7 +396,14 @@ void launch_decode(const PagedAttentionArgs& a, cudaStream_t stream) {
   p.qscale = a.scale * kLog2e;
 
   const dim3 grid(S, a.num_kv_heads * head_chunks, a.num_seqs);
-  const bool vec16 = aligned(a.k_cache, 16) && aligned(a.v_cache, 16) && (D * sizeof(T)) % 16 == 0;
+  if constexpr (sizeof(T) == 2) {
+    if (mma) {
+      if (D == 64) launch_decode_mma_kernel<T, 64>(p, grid, stream);
+      else launch_decode_mma_kernel<T, 128>(p, grid, stream);
+      if (S > 1) decode_combine_kernel<T><<<dim3(a.num_heads, a.num_seqs), 128, 0, stream>>>(p);
+      return;
+    }
+  }
   if (vec16 && D == 64) {
     launch_decode_kernel<T, 64, 16>(p, grid, stream);
   } else if (vec16 && D == 128) {
