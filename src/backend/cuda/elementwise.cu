@@ -1,4 +1,7 @@
 // Elementwise, normalisation and rope/KV-cache kernels of the CUDA backend (launchers in ops.cuh).
+#include <algorithm>
+#include <cstdint>
+
 #include "backend/cuda/dtype_util.cuh"
 #include "backend/cuda/ops.cuh"
 #include "core/dummy_init.h"
@@ -61,6 +64,65 @@ __device__ __forceinline__ float block_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   __syncthreads();  // partial is reused by the next call
   return v;
+}
+
+// 16-byte vectors of T (8 bf16 / f16, 4 f32) through registers.
+template <typename T>
+constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+template <typename T>
+__device__ __forceinline__ void load16(const T* src, float* f) {
+  alignas(16) T v[kVec<T>];
+  *reinterpret_cast<uint4*>(v) = *reinterpret_cast<const uint4*>(src);
+#pragma unroll
+  for (int e = 0; e < kVec<T>; ++e) f[e] = to_f32(v[e]);
+}
+template <typename T>
+__device__ __forceinline__ void store16(T* dst, const float* f) {
+  alignas(16) T v[kVec<T>];
+#pragma unroll
+  for (int e = 0; e < kVec<T>; ++e) v[e] = from_f32<T>(f[e]);
+  *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(v);
+}
+
+// rms_norm_kernel's arithmetic, 16 bytes per load, the row held in registers between the sum of squares
+// and the scaling: one block per row, each thread up to kRmsVecs vectors (hidden % kVec == 0, rows
+// 16-byte aligned).
+constexpr int kRmsVecs = 4;
+template <typename T>
+__global__ void rms_norm_vec_kernel(T* residual, const T* x, const T* w, float eps, T* out, int64_t hidden) {
+  pdl_wait();
+  pdl_trigger();
+  constexpr int V = kVec<T>;
+  const int64_t row = blockIdx.x;
+  const int chunks = static_cast<int>(hidden / V);
+  float v[kRmsVecs][V];
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kRmsVecs; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;
+    if (c >= chunks) break;
+    load16(x + row * hidden + c * V, v[k]);
+    if (residual) {
+      float r[V];
+      load16(residual + row * hidden + c * V, r);
+#pragma unroll
+      for (int e = 0; e < V; ++e) v[k][e] = to_f32(from_f32<T>(r[e] + v[k][e]));  // the stored sum
+      store16(residual + row * hidden + c * V, v[k]);
+    }
+#pragma unroll
+    for (int e = 0; e < V; ++e) ss += v[k][e] * v[k][e];
+  }
+  const float scale = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+#pragma unroll
+  for (int k = 0; k < kRmsVecs; ++k) {
+    const int c = threadIdx.x + k * blockDim.x;
+    if (c >= chunks) break;
+    float wf[V];
+    load16(w + c * V, wf);
+#pragma unroll
+    for (int e = 0; e < V; ++e) v[k][e] = v[k][e] * scale * wf[e];
+    store16(out + row * hidden + c * V, v[k]);
+  }
 }
 
 // One block per row. With a residual: residual += x (stored in T), the norm reads the stored value.
@@ -167,6 +229,27 @@ __global__ void silu_mul_kernel(const T* x, T* out, int64_t n, int64_t d) {
   }
 }
 
+// silu_mul_kernel's arithmetic, 16 bytes at a time (d % kVec == 0, 16-byte aligned rows): grid
+// (chunks of a row, rows).
+template <typename T>
+__global__ void silu_mul_vec_kernel(const T* x, T* out, int64_t n, int64_t d) {
+  pdl_wait();
+  pdl_trigger();
+  constexpr int V = kVec<T>;
+  const int chunks = static_cast<int>(d / V);
+  for (int64_t r = blockIdx.y; r < n; r += gridDim.y) {
+    const T* xr = x + r * 2 * d;
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < chunks; c += gridDim.x * blockDim.x) {
+      float g[V], u[V];
+      load16(xr + c * V, g);
+      load16(xr + d + c * V, u);
+#pragma unroll
+      for (int e = 0; e < V; ++e) g[e] = g[e] / (1.0f + __expf(-g[e])) * u[e];
+      store16(out + r * d + c * V, g);
+    }
+  }
+}
+
 template <typename T>
 __global__ void gather_rows_kernel(const T* x, const int32_t* rows, T* out, int64_t d) {
   pdl_wait();
@@ -199,6 +282,8 @@ int row_threads(int64_t width) {
   while (t < 1024 && t < width) t *= 2;
   return t;
 }
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
@@ -235,9 +320,18 @@ void rms_norm(void* residual, const void* x, const void* w, float eps, void* out
               cudaStream_t s) {
   if (n == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "rms_norm", {
-    launch(rms_norm_kernel<T>, static_cast<unsigned>(n), row_threads(hidden), 0, s, 
-        static_cast<T*>(residual), static_cast<const T*>(x), static_cast<const T*>(w), eps, static_cast<T*>(out),
-        hidden);
+    constexpr int V = kVec<T>;
+    const int64_t chunks = hidden / V;
+    const bool vec = hidden % V == 0 && chunks <= 1024 * kRmsVecs && aligned16(x) && aligned16(w) && aligned16(out) &&
+                     (!residual || aligned16(residual));
+    if (vec) {
+      const int threads = row_threads((chunks + kRmsVecs - 1) / kRmsVecs);
+      launch(rms_norm_vec_kernel<T>, static_cast<unsigned>(n), threads, 0, s, static_cast<T*>(residual),
+             static_cast<const T*>(x), static_cast<const T*>(w), eps, static_cast<T*>(out), hidden);
+    } else {
+      launch(rms_norm_kernel<T>, static_cast<unsigned>(n), row_threads(hidden), 0, s, static_cast<T*>(residual),
+             static_cast<const T*>(x), static_cast<const T*>(w), eps, static_cast<T*>(out), hidden);
+    }
   });
 }
 
@@ -274,8 +368,15 @@ void write_kv(const void* k, const void* v, void* k_cache, void* v_cache, const 
 void silu_mul(const void* x, void* out, int64_t n, int64_t d, DType dt, cudaStream_t s) {
   if (n * d == 0) return;
   STRATA_DISPATCH_FLOAT(dt, "silu_mul", {
-    launch(silu_mul_kernel<T>, blocks_for(n * d, kThreads), kThreads, 0, s, static_cast<const T*>(x),
-                                                                          static_cast<T*>(out), n, d);
+    constexpr int V = kVec<T>;
+    if (d % V == 0 && aligned16(x) && aligned16(out)) {
+      const int64_t chunks = d / V;
+      const dim3 grid(static_cast<unsigned>((chunks + kThreads - 1) / kThreads), static_cast<unsigned>(std::min<int64_t>(n, 65535)));
+      launch(silu_mul_vec_kernel<T>, grid, kThreads, 0, s, static_cast<const T*>(x), static_cast<T*>(out), n, d);
+    } else {
+      launch(silu_mul_kernel<T>, blocks_for(n * d, kThreads), kThreads, 0, s, static_cast<const T*>(x),
+             static_cast<T*>(out), n, d);
+    }
   });
 }
 
