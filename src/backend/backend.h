@@ -61,10 +61,6 @@ class Backend {
   // not run, and replay(id) runs them again on the same buffers. Inputs change by copying into those
   // buffers before replay. Backends without graphs return false from supports_graphs().
   virtual bool supports_graphs() const { return false; }
-  // While on, the first matrix multiply of each new 16-bit shape times the library's candidate
-  // algorithms on its own operands and keeps the fastest (the model runner turns it on while it warms
-  // up the decode graphs' batch sizes; other shapes keep the library's first choice).
-  virtual void set_gemm_tuning(bool on) {}
   virtual void begin_capture() {}
   virtual int end_capture() { return -1; }
   virtual void replay(int graph) {}

@@ -271,8 +271,6 @@ int ModelRunner::capture_graphs(int32_t max_batch, int64_t max_model_len) {
   Inputs none;  // every slot padding
   none.max_blocks = 1;
   // Largest first, so the workspace has grown to its final size before the small graphs are taken.
-  // The warm-ups time the GEMM candidates of each bucket's shapes (Backend::set_gemm_tuning).
-  backend_.set_gemm_tuning(true);
   for (auto it = g_buckets_.rbegin(); it != g_buckets_.rend(); ++it) {
     const int32_t b = *it;
     fill_graph_inputs(none, b);
@@ -289,7 +287,6 @@ int ModelRunner::capture_graphs(int32_t max_batch, int64_t max_model_len) {
     g.logits = logits.view();
     graphs_[b] = g;
   }
-  backend_.set_gemm_tuning(false);
   backend_.synchronize();
   return static_cast<int>(g_buckets_.size());
 }

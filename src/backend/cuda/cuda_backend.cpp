@@ -317,28 +317,7 @@ void CudaBackend::embedding(const TensorView& ids, const TensorView& table, int6
   check_launch("embedding");
 }
 
-void CudaBackend::set_gemm_tuning(bool on) {
-  if (tune_gemms_ && !on && gemms_tuned_ > 0)
-    LOG_INFO("GEMM tuning: {} shapes timed, {} of them faster with another cuBLASLt candidate than its first",
-             gemms_tuned_, gemms_retuned_);
-  if (on && !l2_flush_) {  // twice the L2 cache, overwritten before each timed run
-    int l2 = 0;
-    CUDA_OK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device_));
-    l2_flush_bytes_ = 2 * static_cast<size_t>(std::max(l2, 1 << 20));
-    if (cudaMalloc(&l2_flush_, l2_flush_bytes_) != cudaSuccess) {
-      cudaGetLastError();
-      l2_flush_ = nullptr;
-    }
-  } else if (!on && l2_flush_) {
-    synchronize();
-    cudaFree(l2_flush_);
-    l2_flush_ = nullptr;
-  }
-  tune_gemms_ = on;
-}
-
-CudaBackend::GemmPlan& CudaBackend::gemm_plan(int64_t m, int64_t n, int64_t k, DType dt, DType y_dt, const void* x,
-                                               const void* w, void* y) {
+CudaBackend::GemmPlan& CudaBackend::gemm_plan(int64_t m, int64_t n, int64_t k, DType dt, DType y_dt) {
   GemmKey key{m, n, k, static_cast<int>(dt), static_cast<int>(y_dt)};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
@@ -355,55 +334,13 @@ CudaBackend::GemmPlan& CudaBackend::gemm_plan(int64_t m, int64_t n, int64_t k, D
   LT_OK(cublasLtMatmulPreferenceCreate(&pref));
   LT_OK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &lt_workspace_bytes_,
                                              sizeof(lt_workspace_bytes_)));
-  constexpr int kCandidates = 8;
-  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
-  const bool tune = tune_gemms_ && !capturing_ && dt != DType::kF32;
+  cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  LT_OK(cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref, tune ? kCandidates : 1, results, &found));
+  LT_OK(cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found));
   cublasLtMatmulPreferenceDestroy(pref);
   STRATA_CHECK(found > 0, "cuBLASLt has no algorithm for m={} n={} k={} {}→{}", m, n, k, dtype_name(dt),
                dtype_name(y_dt));
-  p.algo = results[0].algo;
-  if (tune && found > 1) {
-    // Each candidate: one untimed run, then 3 timed ones, each after the L2 cache was overwritten (in
-    // a forward pass the weights stream from memory: a warm cache would favour other tiles). A later
-    // candidate replaces the first only when 3% faster, so that near-ties keep cuBLASLt's
-    // (deterministic) first choice.
-    const float alpha = 1.0f, beta = 0.0f;
-    cudaEvent_t ev[2];
-    for (auto& e : ev) CUDA_OK(cudaEventCreate(&e));
-    float best_ms = 0;
-    int best = -1;
-    for (int i = 0; i < found; ++i) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      auto run = [&] {
-        return cublasLtMatmul(lt_, p.desc, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &results[i].algo,
-                              lt_workspace_, lt_workspace_bytes_, stream_);
-      };
-      if (run() != CUBLAS_STATUS_SUCCESS) continue;
-      bool ok = true;
-      float ms = 0;
-      for (int r = 0; r < 3 && ok; ++r) {
-        if (l2_flush_) CUDA_OK(cudaMemsetAsync(l2_flush_, r, l2_flush_bytes_, stream_));
-        CUDA_OK(cudaEventRecord(ev[0], stream_));
-        ok = run() == CUBLAS_STATUS_SUCCESS;
-        CUDA_OK(cudaEventRecord(ev[1], stream_));
-        CUDA_OK(cudaEventSynchronize(ev[1]));
-        float t = 0;
-        CUDA_OK(cudaEventElapsedTime(&t, ev[0], ev[1]));
-        ms += t;
-      }
-      if (!ok) continue;
-      if (best < 0 || ms < best_ms * (best == 0 ? 0.97f : 1.0f)) {
-        best = i;
-        best_ms = ms;
-      }
-    }
-    for (auto& e : ev) cudaEventDestroy(e);
-    if (best >= 0) p.algo = results[best].algo;
-    ++gemms_tuned_;
-    gemms_retuned_ += best > 0;
-  }
+  p.algo = result.algo;
   return plans_.emplace(key, p).first->second;
 }
 
@@ -421,7 +358,7 @@ void CudaBackend::linear(const TensorView& x, const TensorView& w, const TensorV
     check_launch("gemv");
     return;
   }
-  GemmPlan& p = gemm_plan(m, n, k, w.dtype, y.dtype, x.data, w.data, y.data);
+  GemmPlan& p = gemm_plan(m, n, k, w.dtype, y.dtype);
   const float alpha = 1.0f, beta = 0.0f;
   LT_OK(cublasLtMatmul(lt_, p.desc, &alpha, w.data, p.a, x.data, p.b, &beta, y.data, p.c, y.data, p.c, &p.algo,
                        lt_workspace_, lt_workspace_bytes_, stream_));

@@ -68,7 +68,6 @@ class CudaBackend final : public Backend {
                        const TensorView& logprobs) override;
 
   bool supports_graphs() const override { return true; }
-  void set_gemm_tuning(bool on) override;
   void begin_capture() override;
   int end_capture() override;
   void replay(int graph) override;
@@ -86,9 +85,7 @@ class CudaBackend final : public Backend {
     cublasLtMatmulAlgo_t algo{};
   };
   using GemmKey = std::tuple<int64_t, int64_t, int64_t, int, int>;  // m, n, k, dtype, out dtype
-  // The plan of a shape (made on first use: cuBLASLt's first heuristic, or with tuning on the fastest
-  // of its candidates, timed on x, w and y).
-  GemmPlan& gemm_plan(int64_t m, int64_t n, int64_t k, DType dt, DType y_dt, const void* x, const void* w, void* y);
+  GemmPlan& gemm_plan(int64_t m, int64_t n, int64_t k, DType dt, DType y_dt);
   void check_launch(const char* what);
 
   int device_ = 0;
@@ -98,10 +95,6 @@ class CudaBackend final : public Backend {
   void* lt_workspace_ = nullptr;
   size_t lt_workspace_bytes_ = 0;
   std::map<GemmKey, GemmPlan> plans_;
-  bool tune_gemms_ = false;
-  void* l2_flush_ = nullptr;  // while tuning
-  size_t l2_flush_bytes_ = 0;
-  int64_t gemms_tuned_ = 0, gemms_retuned_ = 0;  // shapes timed; of those, where a later candidate won
 
   // Step arena: chunks_[0] is the arena proper; more chunks appear only when a step overflows it,
   // and the next reset replaces them all by one chunk of the high-water size.
