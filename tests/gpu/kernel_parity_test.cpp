@@ -171,7 +171,7 @@ TEST(KernelParity, Linear) {
   const std::vector<Mnk> shapes = {{1, 4096, 4096, false}, {2, 1024, 1024, true}, {5, 768, 2048, false},
                                    {8, 4000, 1024, false}, {9, 512, 512, false},  {64, 1536, 1024, true},
                                    {200, 257, 96, false},  {3, 16, 16, false},    {1, 40, 24, false},
-                                   {4, 33, 20, true}};
+                                   {4, 33, 20, true},      {1, 300, 3584, false}, {3, 64, 14336, false}};
   for (const Mnk& s : shapes) {
     const int64_t m = s.m, n = s.n, k = s.k;
     SCOPED_TRACE(::testing::Message() << "m " << m << " n " << n << " k " << k);

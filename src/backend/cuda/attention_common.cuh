@@ -154,8 +154,19 @@ struct DecodeParams {
   int32_t heads_per_cta;  // query heads of one GQA group handled by one CTA (<= kDecodeMaxHeads)
   int32_t head_chunks;    // ceil(group / heads_per_cta)
   int32_t num_splits;     // key-range splits per (sequence, kv head)
+  int32_t split_min_keys;  // a split covers at least this many keys (decode_split_keys)
   float qscale;           // scale * log2(e)
 };
+
+// Keys per split of a sequence of len keys over S splits: ceil(len / S), at least min_keys (a short
+// sequence uses fewer splits than the grid has, the rest exit at once), rounded up to a multiple of
+// 32 (every kernel's key tile divides 32, so each split starts on a tile). Split j covers keys
+// [j * keys, min(len, (j + 1) * keys)); ceil(len / keys) of them are non-empty.
+__host__ __device__ inline int decode_split_keys(int len, int S, int min_keys) {
+  const int per = (len > 0 ? len : 0) + S - 1;
+  const int k = per / S > min_keys ? per / S : min_keys;
+  return (k + 31) / 32 * 32;
+}
 
 struct PrefillParams {
   const void* q;

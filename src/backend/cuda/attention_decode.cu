@@ -6,7 +6,7 @@
 // Grid (num_splits, num_kv_heads * head_chunks, num_seqs), 128 threads. A CTA takes one sequence,
 // one KV head and up to kDecodeMaxHeads query heads of that head's GQA group, so each K/V row it
 // reads serves all of them. Split j of a sequence covers keys [j * chunk, min(len, (j + 1) * chunk))
-// with chunk = ceil(len / num_splits) rounded up to the key tile; len = seq_lens[s] is read on the
+// with chunk = decode_split_keys(len, num_splits, kSplitMinKeys); len = seq_lens[s] is read on the
 // device, so the launch shape depends only on num_seqs, num_heads, num_kv_heads and head_dim (and on
 // pointer alignment), as CUDA graphs need. Empty splits write a neutral partial (m = -inf, l = 0).
 // num_splits = clamp(ceil(kTargetCtas / (num_seqs * num_kv_heads * head_chunks)), 1, kMaxSplits)
@@ -33,6 +33,10 @@ constexpr int kHeadsPerWarp = kDecodeMaxHeads / kDecodeWarps;
 constexpr int kMaxTileKeys = 32;
 constexpr int kMaxSplits = 64;
 constexpr int kTargetCtas = 4 * 132;  // four CTAs per multiprocessor of an H100 SXM
+// Keys a split covers at least: a short sequence takes fewer splits (each CTA's fixed cost, and the
+// combine's reads, buy at least this much of the key range; 64 = one 16-key block per warp of the
+// tensor-core kernel, two tiles of the CUDA-core one).
+constexpr int kSplitMinKeys = 64;
 static_assert(kDecodeMaxHeads % kDecodeWarps == 0, "softmax gives each warp the same number of heads");
 
 // Shared-memory row stride (bytes) of a K/V row of row_bytes bytes: 16-byte aligned plus 16 bytes of
@@ -100,8 +104,7 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_kernel(const DecodeP
   const int h0 = kvh * p.group + g0;
 
   const int len = p.seq_lens[s];  // the query sits at position len - 1 and sees keys 0 .. len - 1
-  const int per_split = (max(len, 0) + S - 1) / S;
-  const int chunk = (per_split + TK - 1) / TK * TK;
+  const int chunk = decode_split_keys(len, S, p.split_min_keys);
   const int t_begin = split * chunk;
   const int t_end = min(len, t_begin + chunk);
 
@@ -305,29 +308,31 @@ __global__ void __launch_bounds__(128) decode_combine_kernel(const DecodeParams 
   if (p.query_start_loc[s + 1] - q_row != 1) return;
   const int S = p.num_splits, D = p.head_dim, H = p.num_heads;
   const int64_t pi0 = (static_cast<int64_t>(s) * H + h) * S;
+  // Only the first `used` splits saw keys (decode_split_keys); the others wrote no acc.
+  const int len = p.seq_lens[s];
+  const int keys = decode_split_keys(len, S, p.split_min_keys);
+  const int used = len > 0 ? min(S, (len + keys - 1) / keys) : 0;
   if (threadIdx.x < 32) {  // warp 0: weights of the splits; lane l takes splits l, l + 32, ...
     const int lane = threadIdx.x;
     float mx = -INFINITY;
-    for (int j = lane; j < S; j += 32) mx = fmaxf(mx, p.ws_ml[2 * (pi0 + j)]);
+    for (int j = lane; j < used; j += 32) mx = fmaxf(mx, p.ws_ml[2 * (pi0 + j)]);
     mx = warp_max(mx);
     float total = 0.f;
-    for (int j = lane; j < S; j += 32) {
+    for (int j = lane; j < used; j += 32) {
       const float m = p.ws_ml[2 * (pi0 + j)];
       const float w = m == -INFINITY ? 0.f : fast_exp2(m - mx);  // mx is finite whenever some m is
       w_s[j] = w;
       total += w * p.ws_ml[2 * (pi0 + j) + 1];
     }
     total = warp_sum(total);
-    for (int j = lane; j < S; j += 32) w_s[j] = total > 0.f ? w_s[j] / total : 0.f;  // own entries only
+    for (int j = lane; j < used; j += 32) w_s[j] = total > 0.f ? w_s[j] / total : 0.f;  // own entries only
   }
   __syncthreads();
   T* out = static_cast<T*>(p.out) + (static_cast<int64_t>(q_row) * H + h) * D;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float o = 0.f;
-    for (int j = 0; j < S; ++j) {
-      const float w = w_s[j];
-      if (w != 0.f) o = fmaf(w, p.ws_acc[(pi0 + j) * D + d], o);  // empty splits wrote no acc
-    }
+#pragma unroll 4
+    for (int j = 0; j < used; ++j) o = fmaf(w_s[j], p.ws_acc[(pi0 + j) * D + d], o);
     out[d] = from_f32<T>(o);
   }
 }
@@ -393,6 +398,7 @@ void launch_decode(const PagedAttentionArgs& a, cudaStream_t stream) {
   p.heads_per_cta = heads_per_cta;
   p.head_chunks = head_chunks;
   p.num_splits = S;
+  p.split_min_keys = kSplitMinKeys;
   p.qscale = a.scale * kLog2e;
 
   const dim3 grid(S, a.num_kv_heads * head_chunks, a.num_seqs);

@@ -62,8 +62,7 @@ __global__ void __launch_bounds__(kThreads, 3) decode_mma_kernel(const DecodePar
   const int h0 = kvh * p.group + g0;
 
   const int len = p.seq_lens[s];
-  const int per_split = (max(len, 0) + S - 1) / S;
-  const int chunk = (per_split + kKeys - 1) / kKeys * kKeys;
+  const int chunk = decode_split_keys(len, S, p.split_min_keys);
   const int t_begin = split * chunk;
   const int t_end = min(len, t_begin + chunk);
   T* out = static_cast<T*>(p.out);
