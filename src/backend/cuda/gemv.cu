@@ -65,39 +65,30 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const T* __restrict__
   float acc[M];
 #pragma unroll
   for (int i = 0; i < M; ++i) acc[i] = 0.0f;
-  // kLoads 16-byte weight loads in flight per lane before the first use (a 4096-wide row in two round
-  // trips), then the tail. The first batch is issued before waiting for the previous kernel (weights do
-  // not depend on it; x does).
-  constexpr int kLoads = 8;
+  // Four 16-byte weight loads in flight per lane before the first use, then the tail. The first four
+  // are issued before waiting for the previous kernel (weights do not depend on it; x does).
   constexpr int64_t kStep = 32 * 8;
   int64_t kk = lane * 8;
-  uint4 wv[kLoads];
-  const bool first = kk + (kLoads - 1) * kStep < k;
+  uint4 wv[4];
+  const bool first = kk + 3 * kStep < k;
   if (first) {
 #pragma unroll
-    for (int u = 0; u < kLoads; ++u) wv[u] = load_stream(wr + kk + u * kStep);
+    for (int u = 0; u < 4; ++u) wv[u] = load_stream(wr + kk + u * kStep);
   }
   pdl_trigger();
   pdl_wait();
   if (first) {
 #pragma unroll
-    for (int u = 0; u < kLoads; ++u) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
-    kk += kLoads * kStep;
+    for (int u = 0; u < 4; ++u) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
+    kk += 4 * kStep;
   }
-  for (; kk + (kLoads - 1) * kStep < k; kk += kLoads * kStep) {
+  for (; kk + 3 * kStep < k; kk += 4 * kStep) {
 #pragma unroll
-    for (int u = 0; u < kLoads; ++u) wv[u] = load_stream(wr + kk + u * kStep);
+    for (int u = 0; u < 4; ++u) wv[u] = load_stream(wr + kk + u * kStep);
 #pragma unroll
-    for (int u = 0; u < kLoads; ++u) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
+    for (int u = 0; u < 4; ++u) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
   }
-  if (kk < k) {  // the tail, fewer than kLoads steps: loaded at once too
-#pragma unroll
-    for (int u = 0; u < kLoads; ++u)
-      if (kk + u * kStep < k) wv[u] = load_stream(wr + kk + u * kStep);
-#pragma unroll
-    for (int u = 0; u < kLoads; ++u)
-      if (kk + u * kStep < k) dot8<T, M>(wv[u], x, kk + u * kStep, k, m, acc);
-  }
+  for (; kk < k; kk += kStep) dot8<T, M>(load_stream(wr + kk), x, kk, k, m, acc);
 #pragma unroll
   for (int i = 0; i < M; ++i) {
     float v = acc[i];
