@@ -1,5 +1,7 @@
 // The scheduler with steps in flight (pipeline parallelism keeps several launched at once): a request
-// in flight is never scheduled again or preempted until its step is back.
+// in flight is never scheduled again or preempted until its step is back; with async scheduling a
+// request the engine ran ahead is scheduled again at once, and its placeholder token stays out of the
+// prefix cache until it is known.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -100,6 +102,54 @@ TEST(SchedulerInFlight, APipelineStepTakesItsShareOfTheRequests) {
   for (auto& c : first.chunks) set_in_flight(c.request, true);
   StepPlan second = sched.schedule();
   EXPECT_EQ(second.chunks.size(), 3u);  // the other half, while the first is in flight
+}
+
+// What Engine::launch does to a request whose chunk draws on the device (async scheduling): computed
+// up to the chunk's end, a placeholder for the token being drawn.
+void run_ahead(Request* r, const ScheduledChunk& c) {
+  r->in_flight += 1;
+  r->num_computed = c.start + c.num_tokens;
+  r->tokens.push_back(-1);
+  r->num_pending += 1;
+}
+
+TEST(SchedulerInFlight, ARequestRunAheadIsScheduledAgainAndItsPlaceholderIsNotCached) {
+  KvCacheManager kv(64, 4, true);
+  SchedulerConfig cfg;
+  cfg.max_num_batched_tokens = 64;
+  Scheduler sched(cfg, kv);
+  auto a = make_request(1, 7);  // blocks of 4: the token drawn by the prompt's step fills block 1
+  const std::vector<int32_t> prompt = a->tokens;
+  sched.add(a.get());
+  StepPlan first = sched.schedule();
+  ASSERT_EQ(first.chunks.size(), 1u);
+  first.chunks[0].ran_ahead = true;
+  run_ahead(a.get(), first.chunks[0]);
+  StepPlan second = sched.schedule();  // the prompt's step is still in flight
+  ASSERT_EQ(second.chunks.size(), 1u);
+  EXPECT_EQ(second.chunks[0].start, 7);
+  EXPECT_EQ(second.chunks[0].num_tokens, 1);
+  EXPECT_TRUE(second.chunks[0].samples());
+  // A prompt that continues a's tokens with 42: only block 0 is cached while a's token 7 is unknown.
+  std::vector<int32_t> other = prompt;
+  other.push_back(42);
+  other.push_back(9);
+  EXPECT_EQ(kv.get_computed_blocks(99, other, "").num_tokens, 4);
+  kv.free(99);
+  // The first step is back (its draw was 42); the second, also run ahead, is in flight; the third
+  // allocates block 2 and registers block 1, now known.
+  sched.on_step_done(first);  // (skips the chunk run ahead)
+  a->in_flight -= 1;
+  a->tokens[7] = 42;
+  a->num_pending -= 1;
+  EXPECT_EQ(a->num_computed, 7);
+  second.chunks[0].ran_ahead = true;
+  run_ahead(a.get(), second.chunks[0]);
+  StepPlan third = sched.schedule();
+  ASSERT_EQ(third.chunks.size(), 1u);
+  EXPECT_EQ(third.chunks[0].start, 8);
+  EXPECT_EQ(kv.get_computed_blocks(99, other, "").num_tokens, 8);
+  kv.free(99);
 }
 
 }  // namespace
