@@ -298,13 +298,11 @@ bool Engine::launch() {
     Request& q = *c.request;
     ++q.in_flight;
     // Run ahead: the next step may schedule the request before this one is back when what this one
-    // yields is KV only, or a token drawn on the device that the next step can take from there
-    // (penalties need the token on the host; the request's last token needs no next step).
-    const SamplingParams& p = q.params;
-    const bool penalties = p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f;
+    // yields is KV only, or a token drawn on the device that the next step can take from there (and
+    // count in its penalties: DeviceSampling's extra token); not after the request's last token.
     const bool ahead =
         ahead_ && (!chunks[i].want_logits ||
-                   (chunks[i].device_sample && !penalties && q.num_tokens() + 1 - static_cast<int64_t>(q.prompt_len) < q.max_tokens &&
+                   (chunks[i].device_sample && q.num_tokens() + 1 - static_cast<int64_t>(q.prompt_len) < q.max_tokens &&
                     q.num_tokens() + 1 < config_.scheduler.max_model_len));
     if (!ahead) {
       q.awaits_step = true;

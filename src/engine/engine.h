@@ -13,13 +13,14 @@
 //
 // Async scheduling (an overlapping single-rank executor that runs_ahead(), unless
 // EngineConfig::async_scheduling is off): the engine keeps two steps in flight and schedules step N+1
-// before step N's tokens are back. A request whose chunk in step N draws on the device (no penalties,
-// not its last token) is advanced at launch: a placeholder joins its tokens and its next decode in
-// N+1 takes the token N drew, on the runner's side (SeqChunk::token_from). The placeholder is filled
-// when N is back; it is not hashed into the prefix cache until then; a request that stops at N (EOS,
-// stop string) has its N+1 output dropped and its blocks freed once N+1 is back. Requests that need
-// the host between steps (host sampling, penalties) are not advanced, and while one of them is
-// running the engine keeps one step in flight, so every request still runs in every step.
+// before step N's tokens are back. A request whose chunk in step N draws on the device (not its last
+// token) is advanced at launch: a placeholder joins its tokens and its next decode in N+1 takes the
+// token N drew, on the runner's side (SeqChunk::token_from; its penalties count that token too). The
+// placeholder is filled when N is back; it is not hashed into the prefix cache until then; a request
+// that stops at N (EOS, stop string) has its N+1 output dropped and its blocks freed once N+1 is back.
+// Requests sampled on the host (allowed_token_ids, logit_bias, min_tokens masks, whole-vocabulary
+// logprobs) are not advanced, and while one of them is running the engine keeps one step in flight,
+// so every request still runs in every step.
 //
 // n > 1 runs n sequences (seeds seed + i) that share the prompt's blocks through the prefix cache.
 #pragma once

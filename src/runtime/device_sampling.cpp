@@ -40,7 +40,7 @@ void DeviceSampling::reserve(int64_t max_rows, int64_t max_entries) {
   ensure(out_, DType::kI32, max_rows * (1 + 2 * kLogprobWidth));
 }
 
-void DeviceSampling::add_entries(const SeqChunk& c, int64_t vocab) {
+void DeviceSampling::add_entries(const SeqChunk& c, int32_t extra, int64_t vocab) {
   const DeviceSamplingParams& s = c.sampling;
   if (!has_penalties(s)) return;
   if (static_cast<int64_t>(counts_.size()) != vocab) {
@@ -58,12 +58,14 @@ void DeviceSampling::add_entries(const SeqChunk& c, int64_t vocab) {
       marks_[id] |= 1;
     }
   }
-  for (int32_t id : c.output_ids) {
+  auto count_output = [&](int32_t id) {
     check(id);
     if (!marks_[id]) touched_.push_back(id);
     marks_[id] |= 2;
     ++counts_[id];
-  }
+  };
+  for (int32_t id : c.output_ids) count_output(id);
+  if (extra >= 0) count_output(extra);
   for (int32_t id : touched_) {
     entries_.push_back(id);
     entries_.push_back(static_cast<int32_t>(counts_[id] | (marks_[id] & 1 ? sampling::kInPromptBit : 0u)));
@@ -73,9 +75,11 @@ void DeviceSampling::add_entries(const SeqChunk& c, int64_t vocab) {
 }
 
 void DeviceSampling::sample(const TensorView& logits, std::span<const SeqChunk* const> chunks,
-                            std::vector<int32_t>& tokens, std::vector<RowLogprobs>& logprobs) {
+                            std::span<const int32_t> extra, std::vector<int32_t>& tokens,
+                            std::vector<RowLogprobs>& logprobs) {
   const int64_t m = logits.shape.at(0), vocab = logits.shape.back();
-  STRATA_CHECK(static_cast<int64_t>(chunks.size()) == m, "{} chunks for {} logits rows", chunks.size(), m);
+  STRATA_CHECK(static_cast<int64_t>(chunks.size()) == m && (extra.empty() || static_cast<int64_t>(extra.size()) == m),
+               "{} chunks and {} extra tokens for {} logits rows", chunks.size(), extra.size(), m);
   params_.assign(static_cast<size_t>(m), SamplingRowParams{});
   bool filtered = false, any_temperature = false, any_logprobs = false;
   for (int64_t r = 0; r < m; ++r) {
@@ -125,7 +129,7 @@ void DeviceSampling::sample(const TensorView& logits, std::span<const SeqChunk* 
   offsets_.assign(1, 0);
   entries_.clear();
   for (int64_t r = 0; r < m; ++r) {
-    if (chunks[r] && chunks[r]->device_sample) add_entries(*chunks[r], vocab);
+    if (chunks[r] && chunks[r]->device_sample) add_entries(*chunks[r], extra.empty() ? -1 : extra[r], vocab);
     offsets_.push_back(static_cast<int32_t>(entries_.size() / 2));
   }
   const size_t params_bytes = aligned(static_cast<size_t>(m) * sizeof(SamplingRowParams));

@@ -23,16 +23,19 @@ class DeviceSampling {
   explicit DeviceSampling(Backend& backend) : backend_(backend) {}
 
   // logits f32 [m, vocab]; chunks[r]: the chunk row r draws for when it is device_sample, else
-  // (nullptr or not device_sample) row r gets its argmax. Fills tokens [m] and, when some row asked
-  // for logprobs, logprobs [m] (token -1 on the rows that did not); else leaves logprobs empty.
-  void sample(const TensorView& logits, std::span<const SeqChunk* const> chunks, std::vector<int32_t>& tokens,
-              std::vector<RowLogprobs>& logprobs);
+  // (nullptr or not device_sample) row r gets its argmax; extra[r] >= 0: one more output token for row
+  // r's penalties than its chunk's output_ids hold (the token a chunk run ahead took from the previous
+  // step). Fills tokens [m] and, when some row asked for logprobs, logprobs [m] (token -1 on the rows
+  // that did not); else leaves logprobs empty.
+  void sample(const TensorView& logits, std::span<const SeqChunk* const> chunks, std::span<const int32_t> extra,
+              std::vector<int32_t>& tokens, std::vector<RowLogprobs>& logprobs);
   // Sizes the device buffers for steps of up to max_rows rows and max_entries penalty entries.
   void reserve(int64_t max_rows, int64_t max_entries);
 
  private:
-  // Appends row r's penalty entries (token, output count | kInPromptBit).
-  void add_entries(const SeqChunk& c, int64_t vocab);
+  // Appends row r's penalty entries (token, output count | kInPromptBit); extra >= 0 counts as one more
+  // output token.
+  void add_entries(const SeqChunk& c, int32_t extra, int64_t vocab);
   void ensure(Tensor& t, DType dtype, int64_t n);
 
   Backend& backend_;

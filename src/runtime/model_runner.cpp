@@ -18,6 +18,9 @@ struct ModelRunner::Inputs {
   std::vector<int64_t> last_row;  // per chunk: its last logits row, -1 without one
   bool need_logits = false;       // some row is not device_sample
   std::vector<const SeqChunk*> drawn_for;  // per logits row: the device_sample chunk it is drawn for, or null
+  // Per logits row: the token its chunk took from the previous step's draw (SeqChunk::token_from), an
+  // output token its penalties count beyond the chunk's output_ids; -1 for none.
+  std::vector<int32_t> drawn_extra;
   bool decode_only = true;        // one token per sequence, one logits row each, nothing else
 };
 
@@ -93,6 +96,7 @@ StepOutput ModelRunner::run_step(std::span<const SeqChunk> chunks) {
       if (c.all_logits || (c.want_logits && i == len - 1)) {
         in.rows.push_back(static_cast<int32_t>(t));
         in.drawn_for.push_back(c.device_sample && i == len - 1 ? &c : nullptr);
+        in.drawn_extra.push_back(c.token_from >= 0 ? last_tokens_[static_cast<size_t>(c.token_from)] : -1);
       }
     }
     if (c.want_logits || c.all_logits) in.last_row[s] = static_cast<int64_t>(in.rows.size()) - 1;
@@ -132,7 +136,7 @@ StepOutput ModelRunner::run_step(std::span<const SeqChunk> chunks) {
   logits.shape = {m, vocab};  // a graph's logits have one row per bucket slot; the real ones come first
   std::vector<int32_t> best;
   std::vector<RowLogprobs> row_logprobs;
-  sampling_.sample(logits, in.drawn_for, best, row_logprobs);
+  sampling_.sample(logits, in.drawn_for, in.drawn_extra, best, row_logprobs);
   for (size_t i = 0; i < chunks.size(); ++i)
     if (in.last_row[i] >= 0) out.tokens[i] = best[static_cast<size_t>(in.last_row[i])];
   if (!row_logprobs.empty()) {

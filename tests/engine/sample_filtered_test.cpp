@@ -245,7 +245,8 @@ TEST(SampleFiltered, TemperatureOnlyRowsDrawSampleRowsTokenAndZeroIsTheArgmax) {
 }
 
 // DeviceSampling (the runner's side) on the CPU backend: penalty entries from the chunks' token
-// lists, argmax rows for chunks that are not device_sample, logprobs per row.
+// lists (plus the extra token of a chunk run ahead), argmax rows for chunks that are not
+// device_sample, logprobs per row.
 TEST(SampleFiltered, DeviceSamplingBuildsEntriesFromTheChunksTokenLists) {
   auto b = create_cpu_backend();
   std::mt19937_64 gen(9);
@@ -275,12 +276,27 @@ TEST(SampleFiltered, DeviceSamplingBuildsEntriesFromTheChunksTokenLists) {
     c.prompt_ids = prompts[r];
     c.output_ids = outputs[r];
   }
+  // Rows 1 and 3 as chunks run ahead (async scheduling): one more output token, not in output_ids but
+  // given as the extra token. It is the token the row would pick without it, so counting it moves the
+  // pick.
+  Sampler picker;
+  std::vector<int32_t> extra(static_cast<size_t>(m), -1);
+  std::vector<std::vector<int32_t>> known(m);  // output_ids of rows 1 and 3
+  for (int64_t r : {1, 3}) {
+    std::vector<float> row(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab);
+    picker.process_logits(row, params[r], SamplingContext{prompts[r], outputs[r], {}});
+    const int32_t before = argmax(row);
+    known[r] = outputs[r];
+    chunks[r].output_ids = known[r];
+    outputs[r].push_back(before);  // what the reference below counts
+    extra[static_cast<size_t>(r)] = before;
+  }
   std::vector<const SeqChunk*> rows;
   for (const SeqChunk& c : chunks) rows.push_back(&c);
   DeviceSampling sampling(*b);
   std::vector<int32_t> tokens;
   std::vector<RowLogprobs> lps;
-  sampling.sample({logits.data(), DType::kF32, {m, vocab}}, rows, tokens, lps);
+  sampling.sample({logits.data(), DType::kF32, {m, vocab}}, rows, extra, tokens, lps);
   ASSERT_EQ(tokens.size(), static_cast<size_t>(m));
   ASSERT_EQ(lps.size(), static_cast<size_t>(m));
   Sampler sampler;
