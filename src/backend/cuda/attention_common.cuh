@@ -182,6 +182,24 @@ struct PrefillParams {
   float scale_log2;   // scale * log2(e)
 };
 
+// A decode CTA whose split has no keys (heads h0 .. h0 + gc - 1 of the one-query sequence s, at
+// output row q_row): zeros as the output with one split, else the neutral partial (m = -inf, l = 0).
+template <typename T>
+__device__ __forceinline__ void decode_empty_split(const DecodeParams& p, int s, int q_row, int h0, int gc, int split) {
+  const int D = p.head_dim, H = p.num_heads, S = p.num_splits;
+  if (S == 1) {
+    T* out = static_cast<T*>(p.out);
+    for (int i = threadIdx.x; i < gc * D; i += blockDim.x) {
+      const int g = i / D, d = i - g * D;
+      out[(static_cast<int64_t>(q_row) * H + h0 + g) * D + d] = from_f32<T>(0.f);
+    }
+  } else if (static_cast<int>(threadIdx.x) < gc) {
+    const int64_t pi = (static_cast<int64_t>(s) * H + h0 + threadIdx.x) * S + split;
+    p.ws_ml[2 * pi] = -INFINITY;
+    p.ws_ml[2 * pi + 1] = 0.f;
+  }
+}
+
 // ---- launchers (T = float, __nv_bfloat16, __half) ----
 // Query heads per CTA of the tensor-core decode kernel (the 16 rows of its mma tiles).
 constexpr int kDecodeMmaMaxHeads = 16;

@@ -108,20 +108,11 @@ __global__ void __launch_bounds__(kDecodeThreads, 4) decode_kernel(const DecodeP
   const int t_begin = split * chunk;
   const int t_end = min(len, t_begin + chunk);
 
-  T* out = static_cast<T*>(p.out);
   if (t_begin >= t_end) {  // empty split (or an empty sequence)
-    if (S == 1) {
-      for (int i = tid; i < gc * D; i += kDecodeThreads) {
-        const int g = i / D, d = i - g * D;
-        out[(static_cast<int64_t>(q_row) * H + h0 + g) * D + d] = from_f32<T>(0.f);
-      }
-    } else if (tid < gc) {
-      const int64_t pi = (static_cast<int64_t>(s) * H + h0 + tid) * S + split;
-      p.ws_ml[2 * pi] = -INFINITY;
-      p.ws_ml[2 * pi + 1] = 0.f;
-    }
+    decode_empty_split<T>(p, s, q_row, h0, gc, split);
     return;
   }
+  T* out = static_cast<T*>(p.out);
 
   // Query rows of the CTA's heads, pre-scaled.
   const T* q = static_cast<const T*>(p.q);

@@ -65,20 +65,11 @@ __global__ void __launch_bounds__(kThreads, 3) decode_mma_kernel(const DecodePar
   const int chunk = decode_split_keys(len, S, p.split_min_keys);
   const int t_begin = split * chunk;
   const int t_end = min(len, t_begin + chunk);
-  T* out = static_cast<T*>(p.out);
   if (t_begin >= t_end) {  // empty split (or an empty sequence)
-    if (S == 1) {
-      for (int i = tid; i < gc * D; i += kThreads) {
-        const int g = i / D, d = i - g * D;
-        out[(static_cast<int64_t>(q_row) * H + h0 + g) * D + d] = from_f32<T>(0.f);
-      }
-    } else if (tid < gc) {
-      const int64_t pi = (static_cast<int64_t>(s) * H + h0 + tid) * S + split;
-      p.ws_ml[2 * pi] = -INFINITY;
-      p.ws_ml[2 * pi + 1] = 0.f;
-    }
+    decode_empty_split<T>(p, s, q_row, h0, gc, split);
     return;
   }
+  T* out = static_cast<T*>(p.out);
 
   // Q rows h0 .. h0 + gc - 1 as A fragments (rows past gc are zero): lane holds rows lane / 4 and
   // lane / 4 + 8, columns 2 (lane % 4) + {0, 1} (+ 8) of every 16-column k-step.
@@ -158,47 +149,10 @@ __global__ void __launch_bounds__(kThreads, 3) decode_mma_kernel(const DecodePar
       mma_16816(sacc[1], qf[ks], kb[2], kb[3], T{});
     }
     // Scale, mask the keys past the split, online softmax per row (rows gr and gr + 8).
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int nb = 0; nb < 2; ++nb) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float v = sacc[nb][2 * rr + e] * p.qscale;
-          if (t0 + nb * 8 + 2 * tig + e >= t_end) v = -INFINITY;
-          sacc[nb][2 * rr + e] = v;
-          mx = fmaxf(mx, v);
-        }
-      }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m_r[rr], mx);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float corr = fast_exp2(m_r[rr] - m_use);
-      m_r[rr] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int nb = 0; nb < 2; ++nb) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const float pv = fast_exp2(sacc[nb][2 * rr + e] - m_use);
-          sacc[nb][2 * rr + e] = pv;
-          sum += pv;
-        }
-      }
-      l_r[rr] = l_r[rr] * corr + sum;
-#pragma unroll
-      for (int nb = 0; nb < NB_O; ++nb) {
-        o[nb][2 * rr] *= corr;
-        o[nb][2 * rr + 1] *= corr;
-      }
-    }
+    mma_online_softmax(sacc, o, m_r, l_r, p.qscale,
+                       [&](int nb, int e, int) { return t0 + nb * 8 + 2 * tig + e >= t_end; });
     uint32_t pf[4];  // S blocks 0, 1 (keys 0..15) as the A fragment of P V's one k-step
-    pf[0] = pack2(sacc[0][0], sacc[0][1], T{});
-    pf[1] = pack2(sacc[0][2], sacc[0][3], T{});
-    pf[2] = pack2(sacc[1][0], sacc[1][1], T{});
-    pf[3] = pack2(sacc[1][2], sacc[1][3], T{});
+    mma_p_fragment<T>(pf, sacc, 0);
 #pragma unroll
     for (int qq = 0; qq < D / 16; ++qq) {
       // Transposed matrices: keys {0..7, 8..15, 0..7, 8..15} x dims qq*16 + {0..7, 0..7, 8..15, 8..15}.

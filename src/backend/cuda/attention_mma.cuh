@@ -65,4 +65,58 @@ __device__ __forceinline__ int64_t kv_row_offset(const int32_t* table, int t, in
   return (slot * num_kv_heads + kvh) * head_dim;
 }
 
+// One online-softmax step of a warp's 16-row S tile (NB 8-key column blocks, in mma accumulator
+// layout: this lane holds rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) + {0, 1} of each
+// block): scores scaled by scale_log2, masked(nb, e, rr) ones set to -inf, the rows' running maximum
+// m and this lane's share of the running sum l updated, O rescaled; S then holds the probabilities.
+template <int NB, int NBO, typename Masked>
+__device__ __forceinline__ void mma_online_softmax(float (&s)[NB][4], float (&o)[NBO][4], float (&m)[2], float (&l)[2],
+                                                   float scale_log2, Masked masked) {
+#pragma unroll
+  for (int rr = 0; rr < 2; ++rr) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        float v = s[nb][2 * rr + e] * scale_log2;
+        if (masked(nb, e, rr)) v = -INFINITY;
+        s[nb][2 * rr + e] = v;
+        mx = fmaxf(mx, v);
+      }
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float m_new = fmaxf(m[rr], mx);
+    const float m_use = m_new == -INFINITY ? 0.f : m_new;
+    const float corr = fast_exp2(m[rr] - m_use);
+    m[rr] = m_new;
+    float sum = 0.f;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float pv = fast_exp2(s[nb][2 * rr + e] - m_use);
+        s[nb][2 * rr + e] = pv;
+        sum += pv;
+      }
+    }
+    l[rr] = l[rr] * corr + sum;
+#pragma unroll
+    for (int nb = 0; nb < NBO; ++nb) {
+      o[nb][2 * rr] *= corr;
+      o[nb][2 * rr + 1] *= corr;
+    }
+  }
+}
+
+// S accumulator blocks 2kk, 2kk + 1 (keys 16kk .. 16kk + 15) as the A fragment of P V's k-step kk.
+template <typename T, int NB>
+__device__ __forceinline__ void mma_p_fragment(uint32_t (&a)[4], const float (&s)[NB][4], int kk) {
+  a[0] = pack2(s[2 * kk][0], s[2 * kk][1], T{});
+  a[1] = pack2(s[2 * kk][2], s[2 * kk][3], T{});
+  a[2] = pack2(s[2 * kk + 1][0], s[2 * kk + 1][1], T{});
+  a[3] = pack2(s[2 * kk + 1][2], s[2 * kk + 1][3], T{});
+}
+
 }  // namespace strata::cuda::attn

@@ -168,51 +168,11 @@ __global__ void __launch_bounds__(kMmaThreads) prefill_mma_kernel(const PrefillP
       // Scale; causal mask (key n0 + col is visible to a row iff key <= the row's position), needed
       // only where the tile reaches past the warp's first row; online softmax.
       const bool need_mask = n0 + kMmaBN - 1 > warp_first_pos;  // warp-uniform
+      mma_online_softmax(sacc, o, m_r, l_r, p.scale_log2, [&](int nb, int e, int rr) {
+        return need_mask && n0 + nb * 8 + 2 * tig + e > qpos[rr];
+      });
 #pragma unroll
-      for (int rr = 0; rr < 2; ++rr) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int nb = 0; nb < NB_S; ++nb) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int key = n0 + nb * 8 + 2 * tig + e;
-            float v = sacc[nb][2 * rr + e] * p.scale_log2;
-            if (need_mask && key > qpos[rr]) v = -INFINITY;
-            sacc[nb][2 * rr + e] = v;
-            mx = fmaxf(mx, v);
-          }
-        }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(m_r[rr], mx);
-        const float m_use = m_new == -INFINITY ? 0.f : m_new;
-        const float corr = fast_exp2(m_r[rr] - m_use);
-        m_r[rr] = m_new;
-        float sum = 0.f;
-#pragma unroll
-        for (int nb = 0; nb < NB_S; ++nb) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pv = fast_exp2(sacc[nb][2 * rr + e] - m_use);
-            sacc[nb][2 * rr + e] = pv;
-            sum += pv;
-          }
-        }
-        l_r[rr] = l_r[rr] * corr + sum;
-#pragma unroll
-        for (int nb = 0; nb < NB_O; ++nb) {
-          o[nb][2 * rr] *= corr;
-          o[nb][2 * rr + 1] *= corr;
-        }
-      }
-      // S accumulator blocks 2kk, 2kk+1 (keys 16kk .. 16kk+15) form the A fragment of k-step kk.
-#pragma unroll
-      for (int kk = 0; kk < kMmaBN / 16; ++kk) {
-        pf[kk][0] = pack2(sacc[2 * kk][0], sacc[2 * kk][1], T{});
-        pf[kk][1] = pack2(sacc[2 * kk][2], sacc[2 * kk][3], T{});
-        pf[kk][2] = pack2(sacc[2 * kk + 1][0], sacc[2 * kk + 1][1], T{});
-        pf[kk][3] = pack2(sacc[2 * kk + 1][2], sacc[2 * kk + 1][3], T{});
-      }
+      for (int kk = 0; kk < kMmaBN / 16; ++kk) mma_p_fragment<T>(pf[kk], sacc, kk);
     }
 
     cp_async_wait<1>();  // V(n0); K(n0 + BN) may still be in flight
