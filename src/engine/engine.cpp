@@ -214,7 +214,6 @@ void Engine::loop() {
 // A launched step: what complete() needs once its output is back (the chunks' spans point into
 // `tables` and into requests that no other step touches while this one is in flight).
 struct Engine::InFlight {
-  uint64_t serial = 0;
   StepPlan plan;
   std::vector<std::vector<int32_t>> tables;
   std::vector<SeqChunk> chunks;
@@ -240,7 +239,6 @@ bool Engine::launch() {
   const uint64_t serial = ++step_serial_;
   if (ahead_ && !in_flight_.empty()) ++counters_.num_steps_ahead;
   auto step = std::make_unique<InFlight>();
-  step->serial = serial;
   std::vector<std::vector<int32_t>>& tables = step->tables;
   std::vector<SeqChunk>& chunks = step->chunks;
   tables.resize(plan.chunks.size());
